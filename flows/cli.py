@@ -1,0 +1,97 @@
+"""The ``powerlists`` command line: run, generate, report, serve.
+
+Exit codes: 0 the run completed; 1 it completed its outputs but failed a threshold or a source
+failed (see run.json's outcome); 2 the manifest or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from transforms.manifest import ManifestError
+
+
+def _summary(out: Path) -> str:
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    inputs = run["inputs"]
+    lines = [
+        f"powerlists: {run['outcome']['status']} — outputs in {out}",
+        f"  sources: {len(inputs)} ({sum(1 for i in inputs if i.get('error'))} failed)",
+        f"  rows read: {sum(i['rows_read'] for i in inputs)}, items: {sum(i['items'] for i in inputs)}, "
+        f"quarantined: {sum(i['quarantined'] for i in inputs)}",
+        f"  validation: {'passed' if run['validation']['success'] else 'rows quarantined'} "
+        f"({run['validation']['errors']} errors, {run['validation']['warnings']} rows with warnings)",
+    ]
+    links = run.get("matching", {}).get("links", {})
+    if links:
+        lines.append("  links: " + ", ".join(f"{k} {v}" for k, v in links.items()))
+    for reason in run["outcome"].get("reasons", []):
+        lines.append(f"  ! {reason}")
+    for i in inputs:
+        if i.get("error"):
+            lines.append(f"  ! {i['id']}: {i['error']}")
+    report = out / "report.html"
+    if report.exists():
+        lines.append(f"  report: {report}")
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import RunFailed, powerlists_run
+    from transforms.write import OutputLocked
+
+    out = Path(args.out).resolve()
+    try:
+        powerlists_run(
+            manifest=str(Path(args.manifest).resolve()),
+            out=str(out),
+            match_threshold=args.match_threshold,
+            max_error_share=args.max_error_share,
+        )
+        status = 0
+    except RunFailed:
+        status = 1
+    except (ManifestError, OutputLocked) as exc:
+        print(f"powerlists: {exc}", file=sys.stderr)
+        return 2
+    print(_summary(out))
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="powerlists",
+        description="Consolidate government power lists (权力清单) of every level into validated Parquet.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline on a manifest and write an output folder")
+    run.add_argument("--manifest", required=True, help="the TOML manifest listing the sources (CONTRACT §1)")
+    run.add_argument("--out", default="out", help="output folder; replaced atomically when the run ends (default: out)")
+    run.add_argument(
+        "--match-threshold",
+        type=float,
+        default=None,
+        help="fuzzy-link cut-off in [0, 1] (default: manifest's, else 0.86)",
+    )
+    run.add_argument(
+        "--max-error-share",
+        type=float,
+        default=None,
+        help="share of quarantined rows above which the run fails with exit code 1 (default: manifest's, else 0.2)",
+    )
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Turn validated row frames into the contract's ``items`` and ``quarantine`` Arrow tables.
+
+Ids are content hashes so that the same inputs give the same ids, run after run, on any machine:
+analysts keep notes keyed by ``item_id`` and findings refer to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import pandas as pd
+import pyarrow as pa
+
+from transforms.jurisdictions import Registry
+from transforms.schema import ITEMS, QUARANTINE
+
+
+def stable_id(*parts: object, length: int = 16) -> str:
+    """A short deterministic id from its parts (unit-separator joined, sha256)."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def item_ids(frame: pd.DataFrame) -> list[str]:
+    """``item_id`` per row: a hash of source, sheet, row number and raw name.
+
+    The sheet is included (the contract names source, row and name) because one workbook can hold
+    two sheets with the same item at the same row; without it their ids would collide.
+    """
+    return [
+        stable_id(s, sh, r, n)
+        for s, sh, r, n in zip(frame["source_id"], frame["sheet"], frame["row_no"], frame["name_raw"], strict=True)
+    ]
+
+
+def add_jurisdiction_columns(frame: pd.DataFrame, registry: Registry, published: object = None) -> pd.DataFrame:
+    """Columns that come from the registry and the manifest rather than the file."""
+    out = frame.copy()
+    codes = out["jurisdiction_code"].unique() if len(out) else []
+    names = {c: registry[c].name for c in codes}
+    levels = {c: registry[c].level for c in codes}
+    provinces = {c: registry.province(c) for c in codes}
+    out["jurisdiction_name"] = out["jurisdiction_code"].map(names)
+    out["level"] = out["jurisdiction_code"].map(levels)
+    out["province"] = out["jurisdiction_code"].map(provinces)
+    if published is not None or "published" not in out:
+        out["published"] = published
+    return out
+
+
+def _dict_pairs(values: Iterable[dict[str, str] | None]) -> list[list[tuple[str, str]]]:
+    return [[(str(k), "" if v is None else str(v)) for k, v in (d or {}).items()] for d in values]
+
+
+def to_items_table(frame: pd.DataFrame) -> pa.Table:
+    """The items table in contract column order; ``power_id`` may still be null (set by consolidation)."""
+    columns = {}
+    for field in ITEMS:
+        name = field.name
+        if name == "extra":
+            columns[name] = pa.array(_dict_pairs(frame["extra"]), type=field.type)
+        elif name == "warnings":
+            columns[name] = pa.array([list(w) for w in frame["warnings"]], type=field.type)
+        elif name == "published":
+            values = [None if pd.isna(v) else v for v in frame["published"]]
+            columns[name] = pa.array(values, type=field.type)
+        elif name in frame:
+            values = frame[name]
+            if field.type == pa.string():
+                values = [None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v) for v in values]
+            else:
+                values = values.tolist()
+            columns[name] = pa.array(values, type=field.type)
+        else:
+            columns[name] = pa.nulls(len(frame), type=field.type)
+    return pa.table(columns, schema=ITEMS)
+
+
+def to_quarantine_table(frame: pd.DataFrame) -> pa.Table:
+    return pa.table(
+        {
+            "source_id": pa.array(frame["source_id"].tolist(), pa.string()),
+            "sheet": pa.array(frame["sheet"].tolist(), pa.string()),
+            "row_no": pa.array(frame["row_no"].tolist(), pa.int32()),
+            "jurisdiction_code": pa.array(frame["jurisdiction_code"].tolist(), pa.string()),
+            "raw": pa.array(_dict_pairs(frame["raw"]), QUARANTINE.field("raw").type),
+            "reasons": pa.array([list(r) for r in frame["reasons"]], QUARANTINE.field("reasons").type),
+        },
+        schema=QUARANTINE,
+    )

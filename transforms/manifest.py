@@ -1,0 +1,239 @@
+"""The run manifest (CONTRACT §1): which list files to read and how.
+
+Problems are collected per source instead of stopping at the first, because a manifest of a hundred
+portals is edited by hand and an operator wants every mistake named in one go. A source with an error
+is kept in ``Manifest.source_errors`` and skipped; the others still run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("csv", "xlsx", "xls", "json", "jsonl")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5")
+CANONICAL_COLUMNS = (
+    "name",
+    "sub_item",
+    "code",
+    "power_type",
+    "department",
+    "legal_basis",
+    "status",
+    "responsibility",
+    "seq",
+)
+DEFAULT_MATCH_THRESHOLD = 0.86
+DEFAULT_MAX_ERROR_SHARE = 0.2
+_SOURCE_ID = re.compile(r"^[a-z0-9._-]+$")
+_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json", ".jsonl": "jsonl"}
+
+
+class ManifestError(Exception):
+    """The manifest as a whole cannot be used (not TOML, bad [run] table, no sources)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    id: str
+    jurisdiction: str
+    path: Path | None = None
+    url: str | None = None
+    published: dt.date | None = None
+    format: str = "csv"
+    encoding: str = "auto"
+    sheet: str | int | None = None
+    header_row: int | None = None
+    title: str | None = None
+    source_url: str | None = None
+    licence: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """Where the bytes come from, as shown to people."""
+        return self.url if self.url else str(self.path)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    name: str
+    sources: list[SourceSpec]
+    source_errors: dict[str, str]
+    match_threshold: float = DEFAULT_MATCH_THRESHOLD
+    max_error_share: float = DEFAULT_MAX_ERROR_SHARE
+    jurisdictions: Path | None = None
+
+
+_RUN_KEYS = {"name": str, "match_threshold": float, "max_error_share": float, "jurisdictions": str}
+_SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "jurisdiction": str,
+    "path": str,
+    "url": str,
+    "published": dt.date,
+    "format": str,
+    "encoding": str,
+    "sheet": (str, int),
+    "header_row": int,
+    "title": str,
+    "source_url": str,
+    "licence": str,
+    "columns": dict,
+}
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", float: "number", dt.date: "date (YYYY-MM-DD)", dict: "table"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _check_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool):
+        return False
+    if float in kinds and isinstance(value, int):
+        return True
+    if dt.date in kinds and isinstance(value, dt.datetime):
+        return False
+    return isinstance(value, kinds)
+
+
+def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None) -> Manifest:
+    """Parse and check a manifest; per-source problems go to ``source_errors`` keyed by source id.
+
+    ``known_jurisdictions`` is the registry's codes (bundled plus the manifest's own file); when given,
+    an unknown code is a source error. Paths resolve against the manifest's folder so a manifest and
+    its lists can be moved together.
+    """
+    path = Path(path).resolve()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"manifest not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path.name}: not valid TOML: {exc}") from exc
+
+    unknown_top = sorted(set(doc) - {"run", "source"})
+    if unknown_top:
+        raise ManifestError(f"{path.name}: unknown top-level key(s) {unknown_top}; expected [run] and [[source]]")
+    run = doc.get("run", {})
+    if not isinstance(run, dict):
+        raise ManifestError(f"{path.name}: [run] must be a table")
+    for key, value in run.items():
+        if key not in _RUN_KEYS:
+            raise ManifestError(f"[run]: unknown key '{key}' (known: {', '.join(_RUN_KEYS)})")
+        if not _check_type(value, _RUN_KEYS[key]):
+            raise ManifestError(f"[run].{key}: expected {_type_name(_RUN_KEYS[key])}, got {value!r}")
+    threshold = float(run.get("match_threshold", DEFAULT_MATCH_THRESHOLD))
+    share = float(run.get("max_error_share", DEFAULT_MAX_ERROR_SHARE))
+    for key, value in (("match_threshold", threshold), ("max_error_share", share)):
+        if not 0.0 <= value <= 1.0:
+            raise ManifestError(f"[run].{key}: must be within [0, 1], got {value}")
+    jurisdictions = None
+    if "jurisdictions" in run:
+        jurisdictions = (path.parent / run["jurisdictions"]).resolve()
+        if not jurisdictions.is_file():
+            raise ManifestError(f"[run].jurisdictions: file not found: {jurisdictions}")
+
+    raw_sources = doc.get("source", [])
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise ManifestError(f"{path.name}: no [[source]] entries")
+
+    sources: list[SourceSpec] = []
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for index, entry in enumerate(raw_sources, start=1):
+        sid = entry.get("id") if isinstance(entry, dict) else None
+        label = sid if isinstance(sid, str) and sid else f"source #{index}"
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("must be a table")
+            if label in seen:
+                raise ValueError(f"id: duplicate source id '{label}'")
+            spec = _parse_source(entry, path.parent, known_jurisdictions)
+        except ValueError as exc:
+            key = label if label not in seen and label not in errors else f"{label}#{index}"
+            errors[key] = f"source '{label}': {exc}"
+            seen.add(label)
+            continue
+        seen.add(spec.id)
+        sources.append(spec)
+
+    return Manifest(
+        path=path,
+        name=str(run.get("name", path.stem)),
+        sources=sources,
+        source_errors=errors,
+        match_threshold=threshold,
+        max_error_share=share,
+        jurisdictions=jurisdictions,
+    )
+
+
+def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> SourceSpec:
+    for key, value in entry.items():
+        if key not in _SOURCE_KEYS:
+            raise ValueError(f"{key}: unknown key (known: {', '.join(_SOURCE_KEYS)})")
+        if not _check_type(value, _SOURCE_KEYS[key]):
+            raise ValueError(f"{key}: expected {_type_name(_SOURCE_KEYS[key])}, got {value!r}")
+    for key in ("id", "jurisdiction"):
+        if key not in entry:
+            raise ValueError(f"{key}: missing")
+    if not _SOURCE_ID.match(entry["id"]):
+        raise ValueError(f"id: '{entry['id']}' must match [a-z0-9._-]+")
+    if known is not None and entry["jurisdiction"] not in known:
+        raise ValueError(f"jurisdiction: unknown code '{entry['jurisdiction']}' (not in the registry)")
+    if ("path" in entry) == ("url" in entry):
+        raise ValueError("path/url: exactly one of them is required")
+
+    path = url = None
+    if "path" in entry:
+        path = (base / entry["path"]).resolve()
+        if not path.is_file():
+            raise ValueError(f"path: file not found: {path}")
+        name_for_format = path.name
+    else:
+        url = entry["url"]
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url: only http(s) URLs are supported, got {url!r}")
+        name_for_format = url.split("?", 1)[0]
+
+    fmt = entry.get("format") or _EXTENSIONS.get(Path(name_for_format).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"format: cannot tell from '{name_for_format}'; set format = one of {FORMATS}")
+    if fmt not in FORMATS:
+        raise ValueError(f"format: '{fmt}' is not one of {FORMATS}")
+    encoding = entry.get("encoding", "auto").lower()
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding: '{encoding}' is not one of {ENCODINGS}")
+    header_row = entry.get("header_row")
+    if header_row is not None and header_row < 1:
+        raise ValueError(f"header_row: must be 1 or more, got {header_row}")
+    columns = entry.get("columns", {})
+    for canonical, header in columns.items():
+        if canonical not in CANONICAL_COLUMNS:
+            raise ValueError(f"columns.{canonical}: not a canonical column ({', '.join(CANONICAL_COLUMNS)})")
+        if not isinstance(header, str):
+            raise ValueError(f"columns.{canonical}: expected the header text as a string, got {header!r}")
+    return SourceSpec(
+        id=entry["id"],
+        jurisdiction=entry["jurisdiction"],
+        path=path,
+        url=url,
+        published=entry.get("published"),
+        format=fmt,
+        encoding=encoding,
+        sheet=entry.get("sheet"),
+        header_row=header_row,
+        title=entry.get("title"),
+        source_url=entry.get("source_url"),
+        licence=entry.get("licence"),
+        columns=dict(columns),
+    )

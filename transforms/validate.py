@@ -1,0 +1,158 @@
+"""Row-level validation with Great Expectations: which rows become items, which are quarantined.
+
+The suite is data (``expectations/items_suite.json``) so the quality team can read and edit what is
+checked. One checkpoint runs over the whole batch (all sources of a run) on a compact projection of
+the normalised rows; GX's ``unexpected_index_list`` names the failing rows, which are turned into
+``column: message`` reasons. Structural problems found while reading (ragged rows, formula cells)
+are reasons too, added here because GX never sees cells that could not be placed in a column.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "items_suite.json"
+ROW_KEY = "row_key"
+
+
+@dataclass
+class ValidationOutcome:
+    """The split of a batch, plus what run.json and the report say about validation."""
+
+    items: pd.DataFrame
+    quarantine: pd.DataFrame
+    success: bool
+    errors: int
+    warnings: int
+    by_expectation: list[dict[str, Any]] = field(default_factory=list)
+    data_docs: str | None = None
+
+
+def load_suite(path: Path = SUITE_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _checked_columns(suite: dict[str, Any]) -> list[str]:
+    return sorted({e["kwargs"]["column"] for e in suite["expectations"]})
+
+
+def _run_gx(frame: pd.DataFrame, suite_doc: dict[str, Any], docs_dir: Path | None) -> tuple[Any, str | None]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    suite = gx.ExpectationSuite(name=suite_doc["name"], notes=suite_doc.get("notes"))
+    for spec in suite_doc["expectations"]:
+        config = ExpectationConfiguration(type=spec["type"], kwargs=spec["kwargs"], meta=spec.get("meta", {}))
+        expectation = config.to_domain_obj()
+        expectation.severity = spec.get("severity", "critical")
+        suite.add_expectation(expectation)
+    suite = context.suites.add(suite)
+    asset = context.data_sources.add_pandas("powerlists").add_dataframe_asset("list_rows")
+    batch = asset.add_batch_definition_whole_dataframe("run_batch")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="powerlists_rows", data=batch, suite=suite)
+    )
+    actions = []
+    docs_index = None
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="powerlists",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["powerlists"]))
+        docs_index = str(docs_dir / "index.html")
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="powerlists_checkpoint",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_KEY]},
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    (validation,) = result.run_results.values()
+    return validation, docs_index
+
+
+def validate(
+    frame: pd.DataFrame,
+    *,
+    suite_path: Path = SUITE_PATH,
+    out_dir: Path | None = None,
+) -> ValidationOutcome:
+    """Split normalised rows into items and quarantine; write GX results and Data Docs to ``out_dir``.
+
+    ``frame`` is the concatenated normalised row frame of every source of the run. Rows keep their
+    order in both outputs so that item ids and table bytes are reproducible.
+    """
+    suite_doc = load_suite(suite_path)
+    n = len(frame)
+    reasons: list[list[str]] = [list(errs) for errs in frame["row_errors"]] if n else []
+    warnings: list[list[str]] = [list(ws) for ws in frame["norm_warnings"]] if n else []
+    by_expectation: list[dict[str, Any]] = []
+    docs_index = None
+
+    if n:
+        columns = _checked_columns(suite_doc)
+        projection = frame[columns].reset_index(drop=True)
+        projection.insert(0, ROW_KEY, range(n))
+        validation, docs_index = _run_gx(projection, suite_doc, out_dir / "data_docs" if out_dir else None)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "validation_result.json").write_text(
+                json.dumps(validation.to_json_dict(), ensure_ascii=False, indent=1, default=str),
+                encoding="utf-8",
+            )
+        for result in validation.results:
+            config = result.expectation_config
+            meta = config.meta or {}
+            severity = str(getattr(config, "severity", "critical")).split(".")[-1].lower()
+            message = f"{meta.get('column', config.kwargs.get('column'))}: {meta.get('message', config.type)}"
+            failing = [int(entry[ROW_KEY]) for entry in (result.result or {}).get("unexpected_index_list") or []]
+            if result.exception_info and result.exception_info.get("raised_exception"):
+                raise RuntimeError(f"expectation {config.type} failed to run: {result.exception_info}")
+            target = reasons if severity == "critical" else warnings
+            for row in failing:
+                target[row].append(message)
+            by_expectation.append(
+                {
+                    "expectation": config.type,
+                    "column": meta.get("column"),
+                    "severity": "error" if severity == "critical" else "warning",
+                    "message": meta.get("message"),
+                    "failed_rows": len(failing),
+                }
+            )
+
+    rejected = pd.Series([bool(r) for r in reasons], index=frame.index, dtype=bool)
+    items = frame.loc[~rejected].copy()
+    items["warnings"] = [w for w, bad in zip(warnings, rejected, strict=True) if not bad]
+    quarantine = frame.loc[rejected, ["source_id", "sheet", "row_no", "jurisdiction_code", "raw"]].copy()
+    quarantine["reasons"] = [r for r in reasons if r]
+    n_errors = int(rejected.sum())
+    n_warnings = int(sum(1 for w in items["warnings"] if w))
+    return ValidationOutcome(
+        items=items,
+        quarantine=quarantine,
+        success=n_errors == 0,
+        errors=n_errors,
+        warnings=n_warnings,
+        by_expectation=by_expectation,
+        data_docs=docs_index,
+    )

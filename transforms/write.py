@@ -1,0 +1,122 @@
+"""Writing an output folder: Parquet the way analysts expect, swapped in atomically, one run at a time.
+
+A run assembles everything in a staging folder beside ``OUT`` and renames it into place only when
+complete, so readers (and a crash) never see half an output. A lock file beside ``OUT`` keeps two
+runs from writing the same folder at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from transforms.schema import TABLES
+
+# Columns with few distinct values: dictionary-encoded so files stay small and scans fast.
+_DICTIONARY_COLUMNS = {
+    "source_id", "sheet", "jurisdiction_code", "jurisdiction_name", "level", "province", "power_type",
+    "power_type_raw", "status", "status_raw", "department", "child_jurisdiction", "parent_jurisdiction",
+    "level_pair", "method", "kind", "severity", "other_jurisdiction_code", "top_level",
+    "top_jurisdiction_code", "change", "from_source_id", "to_source_id",
+}  # fmt: skip
+ROW_GROUP_SIZE = 128 * 1024
+
+
+class OutputLocked(Exception):
+    """Another run holds the output folder."""
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """zstd, dictionary for low-cardinality columns, fixed row groups: reproducible bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        use_dictionary=[c for c in table.column_names if c in _DICTIONARY_COLUMNS],
+        row_group_size=ROW_GROUP_SIZE,
+        write_statistics=True,
+    )
+
+
+def write_items(items: pa.Table, folder: Path) -> None:
+    """Hive partitions by province; ``province`` stays in the file too so its type is always string."""
+    provinces = sorted(set(items.column("province").to_pylist())) if items.num_rows else []
+    if not provinces:
+        write_parquet(items, folder / "items" / "province=000000" / "part-0.parquet")
+        return
+    for province in provinces:
+        part = items.filter(pc.equal(items.column("province"), province))
+        write_parquet(part, folder / "items" / f"province={province}" / "part-0.parquet")
+
+
+def write_tables(tables: dict[str, pa.Table], folder: Path) -> None:
+    """Every contract table; a missing one is written empty so queries never meet a missing file."""
+    for name, schema in TABLES.items():
+        table = tables.get(name, schema.empty_table())
+        if not table.schema.equals(schema):
+            raise ValueError(f"{name}: schema differs from the contract:\n{table.schema}\n!=\n{schema}")
+        if name == "items":
+            write_items(table, folder)
+        else:
+            write_parquet(table, folder / f"{name}.parquet")
+
+
+def _lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Fail fast when another run writes ``out``: interleaved outputs would be worse than no run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle = _lock_path(out).open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputLocked(f"another powerlists run is writing {out} (lock {_lock_path(out)})") from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def recover(out: Path) -> None:
+    """Undo what a killed run left: restore a swapped-out previous output, delete stale staging."""
+    previous = out.parent / f".{out.name}.previous"
+    if not out.exists() and previous.exists():
+        previous.rename(out)
+    for stale in out.parent.glob(f".{out.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if previous.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def new_staging(out: Path) -> Path:
+    staging = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:12]}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` with two renames; ``recover`` repairs a crash between them."""
+    previous = out.parent / f".{out.name}.previous"
+    if previous.exists():
+        shutil.rmtree(previous)
+    if out.exists():
+        out.rename(previous)
+    staging.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
