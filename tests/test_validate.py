@@ -1,0 +1,63 @@
+"""GX validation splits rows into items and quarantine with readable reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.validate import load_suite, validate
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    base = {
+        "source_id": "s1",
+        "sheet": "",
+        "jurisdiction_code": "511602",
+        "raw": {},
+        "code_raw": None,
+        "legal_basis": "《中华人民共和国行政许可法》",
+        "power_type": "行政许可",
+        "power_type_inferred": False,
+        "row_errors": [],
+        "norm_warnings": [],
+    }
+    return pd.DataFrame([{**base, "row_no": i + 2, **row} for i, row in enumerate(rows)])
+
+
+def test_bad_rows_are_quarantined_with_column_reasons(tmp_path: Path) -> None:
+    rows = frame(
+        [
+            {"name_norm": "食品经营许可"},
+            {"name_norm": None},
+            {"name_norm": "合计"},
+            {"name_norm": "对违法行为的处罚", "power_type": None},
+            {"name_norm": "食品生产许可", "code_raw": "见附件说明：本事项编码暂缺，请联系"},
+            {"name_norm": "药品零售许可", "row_errors": ["row: 3 cells but the header has 5"]},
+            {"name_norm": "建筑施工许可", "legal_basis": None, "power_type_inferred": True},
+        ]
+    )
+    outcome = validate(rows, out_dir=tmp_path / "validation")
+    assert len(outcome.items) + len(outcome.quarantine) == len(rows)
+    reasons = dict(zip(outcome.quarantine["row_no"], outcome.quarantine["reasons"], strict=True))
+    assert reasons[3] == ["name: empty, or only numbering/punctuation"]
+    assert reasons[4] == ["name: a placeholder or a total line, not an item name"]
+    assert reasons[5][0].startswith("power_type: unknown power type label")
+    assert reasons[6][0].startswith("code: not a code")
+    assert reasons[7] == ["row: 3 cells but the header has 5"]
+    assert list(outcome.items["row_no"]) == [2, 8]
+    kept = dict(zip(outcome.items["row_no"], outcome.items["warnings"], strict=True))
+    assert kept[2] == []
+    assert kept[8] == ["legal_basis: no legal basis given", "power_type: no type given; inferred from the name"]
+    assert outcome.errors == 5 and outcome.warnings == 1 and not outcome.success
+    assert (tmp_path / "validation" / "data_docs" / "index.html").is_file()
+    result = json.loads((tmp_path / "validation" / "validation_result.json").read_text(encoding="utf-8"))
+    assert result["success"] is False
+
+
+def test_suite_is_documented_data() -> None:
+    suite = load_suite()
+    for expectation in suite["expectations"]:
+        assert expectation["severity"] in ("critical", "warning")
+        assert {"column", "message", "why"} <= set(expectation["meta"])
