@@ -7,6 +7,8 @@ OUT ?= out
 export PREFECT_HOME ?= $(CURDIR)/.venv/prefect-home
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
 .PHONY: run test venv lint clean
 

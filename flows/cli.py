@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -87,7 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Quiet, offline-friendly defaults; an operator's own environment wins.
+_ENVIRONMENT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    for key, value in _ENVIRONMENT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)

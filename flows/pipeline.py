@@ -18,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
-from transforms.normalise import normalise
-from transforms.read import SourceReadError, read_rows
 
 from transforms import __version__
+from transforms.consolidate import consolidate
+from transforms.findings import find_cross_level
 from transforms.items import (
     add_jurisdiction_columns,
     item_ids,
@@ -31,10 +32,15 @@ from transforms.items import (
     to_items_table,
     to_quarantine_table,
 )
-from transforms.jurisdictions import Registry, load_registry
+from transforms.jurisdictions import NATIONAL, Registry, load_registry
 from transforms.manifest import Manifest, SourceSpec, load_manifest
+from transforms.match import link_items
+from transforms.normalise import normalise
+from transforms.read import SourceReadError, read_rows
+from transforms.schema import LINKS
 from transforms.summary import summarise
 from transforms.validate import validate
+from transforms.versions import current_source_ids
 from transforms.write import new_staging, output_lock, recover, swap_in, write_tables
 
 
@@ -200,11 +206,59 @@ def build_outputs(
             "items": to_items_table(items) if len(items) else None,
             "quarantine": to_quarantine_table(quarantine) if len(quarantine) else None,
         }
+    current = items[items["source_id"].isin(current_source_ids(manifest.sources))] if len(items) else items
+    with clock.stage("match"):
+        links = match_all(current, registry, threshold)
+    with clock.stage("consolidate"):
+        if len(current):
+            power_ids, tables["powers"] = consolidate(current, links)
+            items_power = pd.Series(None, index=items.index, dtype=object)
+            items_power.loc[power_ids.index] = power_ids
+            tables["items"] = tables["items"].set_column(
+                tables["items"].schema.get_field_index("power_id"),
+                "power_id",
+                pa.array(items_power.tolist(), pa.string()),
+            )
+        tables["links"] = links
+    with clock.stage("findings"):
+        if len(current):
+            tables["findings"] = find_cross_level(current, links, registry)
     with clock.stage("summarise"):
         if len(items):
-            tables["summary"] = summarise(items)
-    matching = {"threshold": threshold, "links": {}}
+            tables["summary"] = summarise(current)
+    methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
+    matching = {"threshold": threshold, "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)}}
     return {k: v for k, v in tables.items() if v is not None}, validation, matching
+
+
+@task(name="match-province", task_run_name="match-{province}")
+def match_province(province: str, items: pd.DataFrame, registry: Registry, threshold: float) -> pa.Table:
+    """Links of one province's items to their ancestors (its own lists and the national list).
+
+    Provinces are independent, which is what lets them run in parallel (threads here, Dask workers
+    with ``--dask``) and be skipped when their inputs did not change.
+    """
+    links = link_items(items, registry, threshold=threshold)
+    return links.filter(
+        pc.is_in(links.column("child_item_id"), pa.array(items["item_id"][items["province"] == province]))
+    )
+
+
+def match_all(items: pd.DataFrame, registry: Registry, threshold: float) -> pa.Table:
+    if not len(items):
+        return LINKS.empty_table()
+    national = items[items["province"] == NATIONAL]
+    provinces = sorted(p for p in items["province"].unique() if p != NATIONAL)
+    futures = [
+        match_province.submit(p, pd.concat([items[items["province"] == p], national]), registry, threshold)
+        for p in provinces
+    ]
+    tables = [f.result() for f in futures]
+    return (
+        pa.concat_tables(tables).sort_by([("child_item_id", "ascending"), ("parent_jurisdiction", "ascending")])
+        if tables
+        else LINKS.empty_table()
+    )
 
 
 @flow(name="powerlists", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
