@@ -86,21 +86,10 @@ _PLACEHOLDERS = frozenset({"", "无", "暂无", "空", "-", "/", "—", "NULL", 
 
 
 def _load_t2s() -> Callable[[str], str]:
-    """Return opencc's traditional→simplified converter, built once per process.
-
-    The documented entry point is ``opencc.OpenCC``. Some installs of opencc 1.4.2 (this project's venv
-    among them) ship the native ``opencc.clib`` extension without the package's ``__init__.py``; the
-    extension's ``_OpenCC`` class with the bundled ``t2s.json`` is then the same converter.
-    """
+    """opencc's traditional→simplified converter, built once per process (construction is slow)."""
     import opencc
 
-    if hasattr(opencc, "OpenCC"):
-        return opencc.OpenCC("t2s").convert
-    from opencc.clib import opencc_clib
-
-    config = Path(opencc_clib.__file__).parent / "share" / "opencc" / "t2s.json"
-    native = opencc_clib._OpenCC(str(config))
-    return lambda text: native.convert(text, len(text.encode("utf-8")))
+    return opencc.OpenCC("t2s").convert
 
 
 _t2s = _load_t2s()
