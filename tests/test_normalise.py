@@ -636,3 +636,9 @@ def test_bad_vocabulary_header_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "statuses.csv").write_text("word;status\n保留;保留\n", encoding="utf-8")
     with pytest.raises(ValueError, match="header must be keyword,status"):
         load_vocab(tmp_path)
+
+
+def test_department_prefix_is_not_a_main_item() -> None:
+    """'县市场监管局：X' names who does X; splitting there would make the department a 'main item'."""
+    assert split_sub_item("县市场监管局：食品经营许可") == ("县市场监管局：食品经营许可", None)
+    assert split_sub_item("公司设立登记—有限责任公司") == ("公司设立登记", "有限责任公司")

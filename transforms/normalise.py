@@ -287,6 +287,8 @@ def _fold_text(text: str) -> str:
 _LEVEL_QUALIFIER = re.compile(r"[省市县区乡镇州]级?(?:[/、和及][省市县区乡镇州]级?)*(?:行使|权限|实施|审批)?")
 _NOTE_QUALIFIER = re.compile(r"(?:据|根据|依据|按照)")
 _SEPARATORS = ("—", "：")
+# "县市场监管局：X" names the department, not a main item: never split there.
+_DEPARTMENT_PREFIX = re.compile(r"(局|委员会|委|办公室|办|厅|中心|政府|部|所|站|大队|支队|队|处|科|院)$")
 
 
 def _trailing_groups(name: str) -> list[tuple[int, int, str]]:
@@ -337,6 +339,8 @@ def split_sub_item(name_norm: str) -> tuple[str, str | None]:
         if depth == 0 and char in _SEPARATORS:
             main, sub = name_norm[:index], name_norm[index + 1 :]
             if len(main) >= 2 and len(sub) >= 2 and main not in _VOCAB.labels and _has_letter(sub):
+                if _DEPARTMENT_PREFIX.search(main):
+                    break
                 return main, sub
             break
     return name_norm, None
