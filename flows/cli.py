@@ -85,7 +85,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of quarantined rows above which the run fails with exit code 1 (default: manifest's, else 0.2)",
     )
     run.set_defaults(func=_cmd_run)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve the flow as a Prefect deployment with a cron schedule (runs until interrupted)",
+        description="Register the deployment powerlists/NAME against PREFECT_API_URL and execute its scheduled "
+        "and manually triggered runs. Parameters are editable in the Prefect UI.",
+    )
+    serve.add_argument("--manifest", required=True, help="the TOML manifest each run reads")
+    serve.add_argument("--out", default="out", help="output folder each run replaces (default: out)")
+    serve.add_argument("--cron", default="0 2 * * *", help='cron schedule (default: "0 2 * * *")')
+    serve.add_argument("--timezone", default="Asia/Shanghai", help="IANA time zone (default: Asia/Shanghai)")
+    serve.add_argument("--name", default=None, help="deployment name (default: the manifest's run name)")
+    serve.add_argument("--match-threshold", type=float, default=None, help="default fuzzy-link cut-off of the runs")
+    serve.add_argument("--max-error-share", type=float, default=None, help="default max quarantined share of the runs")
+    serve.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    try:
+        serve(
+            args.manifest,
+            args.out,
+            cron=args.cron,
+            timezone=args.timezone,
+            name=args.name,
+            match_threshold=args.match_threshold,
+            max_error_share=args.max_error_share,
+        )
+    except (ManifestError, ValueError) as exc:
+        print(f"powerlists: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 # Quiet, offline-friendly defaults; an operator's own environment wins.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +20,13 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.artifacts import publish_artifacts
+from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
+from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
 from transforms import __version__
 from transforms.consolidate import consolidate
 from transforms.findings import find_cross_level
@@ -50,7 +55,12 @@ class RunFailed(Exception):
 
 @dataclass
 class SourceResult:
-    """What one source gave: its normalised rows, or why it gave none."""
+    """What one source gave: its normalised rows (or, when unchanged, its cached validated rows), or why none.
+
+    ``validated`` is filled by the validation stage, or straight from the cache when the source's
+    bytes, read options and the code are unchanged (``cached``): then ``rows`` is None and nothing
+    was read or validated again.
+    """
 
     spec: SourceSpec
     rows: pd.DataFrame | None
@@ -58,6 +68,16 @@ class SourceResult:
     bytes: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    key: str | None = None
+    validated: ValidatedSource | None = None
+    cached: bool = False
+    fetch: dict[str, Any] | None = None
+
+    @property
+    def rows_read(self) -> int:
+        if self.validated is not None:
+            return self.validated.rows_read
+        return 0 if self.rows is None else len(self.rows)
 
 
 class StageClock:
@@ -75,20 +95,37 @@ class StageClock:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
-def source_bytes(spec: SourceSpec) -> bytes:
+def source_bytes(spec: SourceSpec, downloaded: str | None = None) -> bytes:
+    """The source's bytes: its file, or for a ``url`` source the copy the fetch stage stored."""
+    if downloaded is not None:
+        return Path(downloaded).read_bytes()
     if spec.path is None:
         raise SourceReadError(f"{spec.url}: HTTP sources are fetched by the fetch stage")
     return spec.path.read_bytes()
 
 
-@task(name="read-source", task_run_name="read-{spec.id}")
-def read_source(spec: SourceSpec) -> SourceResult:
-    """Read and normalise one list file; a source that cannot be read is reported, not raised."""
+@task(name="read-source", task_run_name="read-{spec.id}", cache_policy=NO_CACHE)
+def read_source(
+    spec: SourceSpec,
+    downloaded: str | None = None,
+    cache: RunCache | None = None,
+    registry: Registry | None = None,
+) -> SourceResult:
+    """Read and normalise one list file; a source that cannot be read is reported, not raised.
+
+    With a ``cache`` (and the ``registry`` its key needs), an unchanged source is taken from the
+    previous run's cache instead: no parsing, no normalising, no validation.
+    """
     try:
-        data = source_bytes(spec)
+        data = source_bytes(spec, downloaded)
     except OSError as exc:
         return SourceResult(spec, None, error=f"cannot read {spec.location}: {exc}")
     digest = hashlib.sha256(data).hexdigest()
+    key = source_key(spec, digest, registry) if cache is not None and registry is not None else None
+    if key is not None and cache is not None and (hit := cache.get_source(key)) is not None:
+        return SourceResult(
+            spec, None, sha256=digest, bytes=len(data), info=dict(hit.info), key=key, validated=hit, cached=True
+        )
     try:
         frame, info = read_rows(
             data,
@@ -100,10 +137,10 @@ def read_source(spec: SourceSpec) -> SourceResult:
             columns=spec.columns or None,
         )
     except SourceReadError as exc:
-        return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc))
+        return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)
     frame["jurisdiction_code"] = spec.jurisdiction
     frame["published"] = spec.published
-    return SourceResult(spec, normalise(frame), sha256=digest, bytes=len(data), info=info)
+    return SourceResult(spec, normalise(frame), sha256=digest, bytes=len(data), info=info, key=key)
 
 
 def _run_json(
@@ -117,7 +154,7 @@ def _run_json(
 ) -> dict[str, Any]:
     inputs = []
     for r in results:
-        rows_read = 0 if r.rows is None else len(r.rows)
+        rows_read = r.rows_read
         inputs.append(
             {
                 "id": r.spec.id,
@@ -133,6 +170,9 @@ def _run_json(
                 "warnings": r.info.get("warnings", 0),
                 "encoding": r.info.get("encoding"),
                 "sheets": r.info.get("sheets"),
+                "cache_key": r.key,
+                "cached": r.cached,
+                "fetch": r.fetch,
                 "error": r.error,
             }
         )
@@ -167,9 +207,56 @@ def _count_per_source(results: list[SourceResult], items: pd.DataFrame, quaranti
         r.info["items"] = int(item_counts.get(r.spec.id, 0))
         r.info["quarantined"] = int(quarantine_counts.get(r.spec.id, 0))
         r.info["warnings"] = int(warn_counts.get(r.spec.id, 0))
-        rows = 0 if r.rows is None else len(r.rows)
+        rows = r.rows_read
         if r.info["items"] + r.info["quarantined"] != rows:
             raise AssertionError(f"{r.spec.id}: items + quarantined != rows read ({rows}); a row was lost")
+
+
+def _split_validated(result: SourceResult, outcome: Any) -> ValidatedSource:
+    """One source's share of a batch validation: what the cache keeps for the next run."""
+    sid = result.spec.id
+    if outcome is None or result.rows is None or not len(result.rows):
+        return ValidatedSource(pd.DataFrame(), pd.DataFrame(), 0, [], dict(result.info))
+    expectations = [
+        {**{k: v for k, v in e.items() if k != "failed_by_source"}, "failed_rows": e["failed_by_source"].get(sid, 0)}
+        for e in outcome.by_expectation
+    ]
+    return ValidatedSource(
+        items=outcome.items[outcome.items["source_id"] == sid].reset_index(drop=True),
+        quarantine=outcome.quarantine[outcome.quarantine["source_id"] == sid].reset_index(drop=True),
+        rows_read=len(result.rows),
+        expectations=expectations,
+        info=dict(result.info),
+    )
+
+
+def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:
+    """Run-level failed rows per expectation: the sum of each source's (fresh or cached) counts."""
+    merged: list[dict[str, Any]] | None = None
+    for r in results:
+        if r.validated is None or not r.validated.rows_read or not r.validated.expectations:
+            continue
+        if merged is None:
+            merged = [dict(e) for e in r.validated.expectations]
+        else:
+            for entry, add in zip(merged, r.validated.expectations, strict=True):
+                entry["failed_rows"] += add["failed_rows"]
+    return merged or []
+
+
+def _carry_data_docs(results: list[SourceResult], previous_out: Path, staging: Path) -> bool:
+    """When no source needed validating, keep the previous Data Docs if they cover exactly these sources."""
+    try:
+        previous = json.loads((previous_out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    before = sorted((i.get("id"), i.get("cache_key")) for i in previous.get("inputs", []) if i.get("rows_read"))
+    now = sorted((r.spec.id, r.key) for r in results if r.rows_read)
+    docs = previous_out / "validation"
+    if before != now or not (docs / "data_docs" / "index.html").is_file():
+        return False
+    shutil.copytree(docs, staging / "validation", dirs_exist_ok=True)
+    return True
 
 
 def build_outputs(
@@ -179,24 +266,43 @@ def build_outputs(
     staging: Path,
     clock: StageClock,
     threshold: float,
+    cache: RunCache | None = None,
 ) -> tuple[dict[str, pa.Table], dict[str, Any], dict[str, Any]]:
-    """Everything after reading: validate, assemble, match, consolidate, find; returns tables."""
-    frames = [r.rows for r in results if r.rows is not None and len(r.rows)]
+    """Everything after reading: validate, assemble, match, consolidate, find; returns tables.
+
+    Only sources that were read this run go through Great Expectations (one checkpoint for all of
+    them); unchanged sources bring their validated rows from the cache. Expectations are row-level,
+    so validating a subset gives every row the same verdict as validating the whole batch.
+    """
+    fresh = [r for r in results if r.rows is not None and r.validated is None]
+    frames = [r.rows for r in fresh if r.rows is not None and len(r.rows)]
     with clock.stage("validate"):
-        batch = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if len(batch):
-            batch = add_jurisdiction_columns(batch, registry)
+        outcome = None
+        if frames:
+            batch = add_jurisdiction_columns(pd.concat(frames, ignore_index=True), registry)
             outcome = validate(batch, out_dir=staging / "validation")
-            items, quarantine = outcome.items, outcome.quarantine
-        else:
-            outcome, items, quarantine = None, batch, batch
+        for r in fresh:
+            r.validated = _split_validated(r, outcome)
+            if cache is not None and r.key is not None:
+                cache.put_source(r.key, r.validated)
+        parts = [r.validated for r in results if r.validated is not None]
+        item_parts = [v.items for v in parts if len(v.items)]
+        quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
+        items = pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame()
+        quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
+        docs = outcome is not None and bool(outcome.data_docs)
+        if outcome is None and cache is not None and any(r.cached for r in results):
+            docs = _carry_data_docs(results, cache.previous_out, staging)
     _count_per_source(results, items, quarantine)
+    errors = len(quarantine)
     validation = {
-        "success": bool(outcome.success) if outcome else True,
-        "errors": outcome.errors if outcome else 0,
-        "warnings": outcome.warnings if outcome else 0,
-        "expectations": outcome.by_expectation if outcome else [],
-        "data_docs": "validation/data_docs/index.html" if outcome and outcome.data_docs else None,
+        "success": errors == 0,
+        "errors": errors,
+        "warnings": int(sum(1 for w in items["warnings"] if w)) if len(items) else 0,
+        "expectations": _merge_expectations(results),
+        "data_docs": "validation/data_docs/index.html" if docs else None,
+        "validated_sources": sorted(r.spec.id for r in fresh),
+        "reused_sources": sorted(r.spec.id for r in results if r.cached),
     }
     with clock.stage("assemble"):
         if len(items):
@@ -208,7 +314,7 @@ def build_outputs(
         }
     current = items[items["source_id"].isin(current_source_ids(manifest.sources))] if len(items) else items
     with clock.stage("match"):
-        links = match_all(current, registry, threshold)
+        links, provinces = match_all(current, registry, threshold, cache)
     with clock.stage("consolidate"):
         if len(current):
             power_ids, tables["powers"] = consolidate(current, links)
@@ -227,11 +333,15 @@ def build_outputs(
         if len(items):
             tables["summary"] = summarise(current)
     methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
-    matching = {"threshold": threshold, "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)}}
+    matching = {
+        "threshold": threshold,
+        "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)},
+        "provinces": provinces,
+    }
     return {k: v for k, v in tables.items() if v is not None}, validation, matching
 
 
-@task(name="match-province", task_run_name="match-{province}")
+@task(name="match-province", task_run_name="match-{province}", cache_policy=NO_CACHE)
 def match_province(province: str, items: pd.DataFrame, registry: Registry, threshold: float) -> pa.Table:
     """Links of one province's items to their ancestors (its own lists and the national list).
 
@@ -244,21 +354,87 @@ def match_province(province: str, items: pd.DataFrame, registry: Registry, thres
     )
 
 
-def match_all(items: pd.DataFrame, registry: Registry, threshold: float) -> pa.Table:
+def match_all(
+    items: pd.DataFrame, registry: Registry, threshold: float, cache: RunCache | None = None
+) -> tuple[pa.Table, dict[str, str]]:
+    """Links of every province, and per province whether they were ``matched`` or ``cached``.
+
+    A province whose items, the national items, the threshold, the registry and the code are all
+    unchanged takes its links from the previous run's cache (see ``flows.incremental``).
+    """
     if not len(items):
-        return LINKS.empty_table()
+        return LINKS.empty_table(), {}
     national = items[items["province"] == NATIONAL]
     provinces = sorted(p for p in items["province"].unique() if p != NATIONAL)
-    futures = [
-        match_province.submit(p, pd.concat([items[items["province"] == p], national]), registry, threshold)
-        for p in provinces
-    ]
-    tables = [f.result() for f in futures]
-    return (
-        pa.concat_tables(tables).sort_by([("child_item_id", "ascending"), ("parent_jurisdiction", "ascending")])
-        if tables
+    registry_fp = registry_version(registry) if cache is not None else ""
+    tables: dict[str, pa.Table] = {}
+    futures = {}
+    keys: dict[str, str] = {}
+    for p in provinces:
+        subset = pd.concat([items[items["province"] == p], national])
+        if cache is not None:
+            keys[p] = match_key(subset, registry_fp, threshold)
+            hit = cache.get_links(keys[p])
+            if hit is not None:
+                tables[p] = hit
+                continue
+        futures[p] = match_province.submit(p, subset, registry, threshold)
+    for p, future in futures.items():
+        tables[p] = future.result()
+        if cache is not None:
+            cache.put_links(keys[p], tables[p])
+    states = {p: "matched" if p in futures else "cached" for p in provinces}
+    ordered = [tables[p] for p in provinces]
+    links = (
+        pa.concat_tables(ordered).sort_by([("child_item_id", "ascending"), ("parent_jurisdiction", "ascending")])
+        if ordered
         else LINKS.empty_table()
     )
+    return links, states
+
+
+def _read_all(
+    specs: list[SourceSpec],
+    fetched: dict[str, FetchOutcome | str],
+    downloads: Path,
+    cache: RunCache,
+    registry: Registry,
+) -> list[SourceResult]:
+    """Read every source as mapped tasks (at most the task runner's workers at once), in manifest order.
+
+    A ``url`` source whose download failed is a failed source here and is not read.
+    """
+    readable = [s for s in specs if not isinstance(fetched.get(s.id), str)]
+    paths = [str(downloads / f.sha256) if isinstance(f := fetched.get(s.id), FetchOutcome) else None for s in readable]
+    futures = read_source.map(readable, paths, unmapped(cache), unmapped(registry)) if readable else []
+    by_id = {s.id: f.result() for s, f in zip(readable, futures, strict=True)}
+    results = []
+    for s in specs:
+        outcome = fetched.get(s.id)
+        if isinstance(outcome, str):
+            result = SourceResult(s, None, error=outcome, fetch={"status": "failed", "url": s.url, "error": outcome})
+        else:
+            result = by_id[s.id]
+            if isinstance(outcome, FetchOutcome):
+                result.fetch = {
+                    "status": outcome.status,
+                    "url": outcome.url,
+                    "etag": outcome.etag,
+                    "last_modified": outcome.last_modified,
+                    "attempts": outcome.attempts,
+                    "seconds": outcome.seconds,
+                    "stored": f"downloads/{outcome.sha256}",
+                }
+        results.append(result)
+    return results
+
+
+def _publish(run: dict[str, Any], out: Path) -> None:
+    """UI artifacts; a failure to publish them must not turn a good run into a failed one."""
+    try:
+        publish_artifacts(run, out)
+    except Exception as exc:
+        get_run_logger().warning("could not publish Prefect artifacts: %s", exc)
 
 
 @flow(name="powerlists", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -267,12 +443,20 @@ def powerlists_run(
     out: str = "out",
     match_threshold: float | None = None,
     max_error_share: float | None = None,
+    fetch_timeout_s: float = 60.0,
+    fetch_max_mb: float = 200.0,
+    fetch_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
 ) -> dict[str, Any]:
     """Ingest every source of ``manifest``, validate, link across levels and write ``out``.
 
     Returns run.json's content. Raises ``RunFailed`` (the flow ends Failed) when a source failed or
     the share of quarantined rows exceeds ``max_error_share``; outputs are still written so the
     failure can be reviewed.
+
+    ``url`` sources are downloaded with a per-request and whole-download timeout of
+    ``fetch_timeout_s``, a size cap of ``fetch_max_mb`` and up to 3 retries with exponential backoff
+    starting at ``fetch_retry_delay_s``. Sources and provinces unchanged since the previous run into
+    the same ``out`` are reused from its cache (``OUT/.cache``, see ``flows.incremental``).
     """
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
@@ -290,19 +474,35 @@ def powerlists_run(
         for sid, error in spec.source_errors.items():
             logger.error("source %s: %s", sid, error)
 
-        with clock.stage("read"):
-            results = [f.result() for f in read_source.map(spec.sources)]
-        for r in results:
-            if r.error:
-                logger.error("source %s failed: %s", r.spec.id, r.error)
-
         staging = new_staging(out_path)
-        tables, validation, matching = build_outputs(spec, registry, results, staging, clock, threshold)
-        with clock.stage("write"):
-            write_tables(tables, staging)
+        try:
+            downloads = carry_downloads(out_path, staging)
+            cache = RunCache(out_path, staging)
+            with clock.stage("fetch"):
+                fetched = fetch_all(
+                    spec.sources,
+                    downloads,
+                    timeout=fetch_timeout_s,
+                    max_bytes=int(fetch_max_mb * 1024 * 1024),
+                    retry_delay=fetch_retry_delay_s,
+                )
+            with clock.stage("read"):
+                results = _read_all(spec.sources, fetched, downloads.folder, cache, registry)
+            reused = [r.spec.id for r in results if r.cached]
+            logger.info("%d source(s) unchanged since the last run, reused: %s", len(reused), ", ".join(reused) or "-")
+            for r in results:
+                if r.error:
+                    logger.error("source %s failed: %s", r.spec.id, r.error)
+
+            tables, validation, matching = build_outputs(spec, registry, results, staging, clock, threshold, cache)
+            with clock.stage("write"):
+                write_tables(tables, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
         failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
-        rows_read = sum(0 if r.rows is None else len(r.rows) for r in results)
+        rows_read = sum(r.rows_read for r in results)
         quarantined = tables["quarantine"].num_rows if "quarantine" in tables else 0
         share = quarantined / rows_read if rows_read else 0.0
         reasons = []
@@ -314,6 +514,7 @@ def powerlists_run(
         run = _run_json(spec, results, started, clock, validation, matching, outcome)
         (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
         swap_in(staging, out_path)
+        _publish(run, out_path)
 
     logger.info(
         "%s: %d rows read, %d items, %d quarantined → %s",

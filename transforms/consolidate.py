@@ -83,6 +83,8 @@ def _to_string_array(values: Sequence[object] | np.ndarray | pd.Series | pa.Arra
             values = pa.array(series, from_pandas=True)
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             values = pa.array([None if pd.isna(v) else str(v) for v in series], type=pa.string())
+    if isinstance(values, pa.ChunkedArray):  # a pyarrow-backed pandas column made of several chunks
+        values = values.combine_chunks()
     if pa.types.is_null(values.type):
         return pa.nulls(len(values), pa.string())
     if pa.types.is_floating(values.type):  # Arrow casts 1.0 to "1"; stable_id would hash str(1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def validate(
         columns = _checked_columns(suite_doc)
         projection = frame[columns].reset_index(drop=True)
         projection.insert(0, ROW_KEY, range(n))
+        source_ids = frame["source_id"].tolist()
         validation, docs_index = _run_gx(projection, suite_doc, out_dir / "data_docs" if out_dir else None)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +139,8 @@ def validate(
                     "severity": "error" if severity == "critical" else "warning",
                     "message": meta.get("message"),
                     "failed_rows": len(failing),
+                    # per source, so an incremental run can reuse an unchanged source's counts
+                    "failed_by_source": dict(Counter(source_ids[row] for row in failing)),
                 }
             )
 
