@@ -72,7 +72,8 @@ def test_sample_outputs_follow_the_contract(sample_out: Path) -> None:
     linked = duckdb.sql(f"select count(*) from read_parquet('{sample_out}/links.parquet')").fetchone()[0]
     assert linked > 100
     no_power = duckdb.sql(
-        f"select count(*) from read_parquet('{sample_out}/items/**/*.parquet', hive_partitioning=true) where power_id is null"
+        f"select count(*) from read_parquet('{sample_out}/items/**/*.parquet', hive_partitioning=true) "
+        "where power_id is null"
     ).fetchone()[0]
     assert no_power == 0
 
