@@ -1,0 +1,1019 @@
+"""Reform checks (issue 11): the questions the 放管服 documents ask of a power list, answered per run.
+
+Four finding kinds (``FINDINGS`` schema, CONTRACT §5) and three extra tables. Every threshold, word list
+and "which authority counts as local" lives in ``data/vocab/reform_rules.toml`` and
+``data/vocab/disguised_approval_words.csv`` so that the quality team changes a rule without a release.
+
+=============================  =========  ==================================================================
+kind                           severity   raised when
+=============================  =========  ==================================================================
+locally_set_licence            warning    a 行政许可 (not 取消) whose parsed legal-basis citations are *all*
+                                          地方政府规章/规范性文件 issued locally or by an unknown body
+                                          (``transforms.basis``): a licence set locally, which the reforms
+                                          ("全面取消市级层面设定的行政许可") ask to cancel. Items whose basis
+                                          cites nothing parseable are not judged.
+county_missing_city_licence    warning    市县同权: a city 行政许可 (保留/承接/未注明) that a county of that city
+                                          *whose list is in the run* does not hold — no county item is
+                                          linked to it and none has the same normalised name. Subject = the
+                                          city item, ``other_jurisdiction_code`` = the county. Pairs of
+                                          levels come from the rules (``[["city","county"]]``; add
+                                          ``["county","township"]`` for 乡镇), never from a fixed 3 levels.
+disguised_approval             info /     变相审批: an 其他行政权力 or 公共服务 item whose name contains a word
+                               warning    of the word list (备案, 登记, 认定 … ``info``; 审批, 许可, 核准 …
+                                          ``warning``); ``details.word`` is the first matched word.
+devolved_without_supervision   warning    an item marked 下放/委托 whose 责任事项 is empty, in a source that
+                                          gives responsibilities for some item (many places publish the
+                                          责任清单 separately; such lists are not judged).
+=============================  =========  ==================================================================
+
+``finding_id = stable_id(kind, item_id, other)`` where *other* is ``other_item_id`` — null for all four
+kinds, so ``county_missing_city_licence`` puts the county's code there (one id per city item and county),
+like ``devolved_not_received`` does. Findings are sorted by kind, jurisdiction, item, other item, other
+jurisdiction and id. All work is merges and group-bys over item frames; per-value Python runs only on
+*distinct* legal-basis texts and names.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.basis import AUTHORITIES, SCOPES, parse_many
+from transforms.jurisdictions import Registry
+from transforms.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
+
+VOCAB = Path(__file__).resolve().parent.parent / "data" / "vocab"
+RULES_PATH = VOCAB / "reform_rules.toml"
+
+KINDS: tuple[str, ...] = (
+    "locally_set_licence",
+    "county_missing_city_licence",
+    "disguised_approval",
+    "devolved_without_supervision",
+)
+
+LEVEL_NAMES: dict[str, str] = {
+    "national": "国家",
+    "province": "省",
+    "city": "市",
+    "county": "县",
+    "township": "乡",
+    "village": "村",
+}
+
+#: English column names of the status counts in ``status_summary``.
+STATUS_COLUMNS: dict[str, str] = {
+    "保留": "n_retained",
+    "下放": "n_devolved",
+    "委托": "n_entrusted",
+    "取消": "n_cancelled",
+    "承接": "n_received",
+    "未注明": "n_unspecified",
+}
+
+_str, _i64 = pa.string(), pa.int64()
+
+#: Per jurisdiction × power type: the figures officials quote ("保留…项，承接…项，下放…项").
+STATUS_SUMMARY = pa.schema(
+    [
+        ("jurisdiction_code", _str),
+        ("jurisdiction_name", _str),
+        ("level", _str),
+        ("power_type", _str),
+        ("n_items", _i64),
+        ("n_main_items", _i64),
+        ("n_sub_items", _i64),
+        *[(column, _i64) for column in STATUS_COLUMNS.values()],
+        ("n_with_responsibility", _i64),
+    ]
+)
+
+#: Per upper × lower jurisdiction (city × county by default): how many of the upper's licences the lower holds.
+LICENCE_COVERAGE = pa.schema(
+    [
+        ("upper_code", _str),
+        ("upper_name", _str),
+        ("upper_level", _str),
+        ("lower_code", _str),
+        ("lower_name", _str),
+        ("lower_level", _str),
+        ("lower_has_list", pa.bool_()),
+        ("n_upper_licences", _i64),  # the upper's licences the rule says the lower should hold
+        ("n_held", _i64),  # of those, held by the lower (linked or same name); null without a list
+        ("n_missing", _i64),  # null without a list
+        ("share", pa.float64()),  # n_held / n_upper_licences; null without a list or licences
+        ("n_lower_items", _i64),
+        ("n_lower_licences", _i64),
+        ("findings_raised", pa.bool_()),  # whether county_missing_city_licence was raised for this pair
+    ]
+)
+
+_MOVED_FROM = pa.list_(pa.struct([("department", _str), ("n_items", _i64)]))
+
+#: 审批权相对集中: per jurisdiction × department, the licences it holds and (with versions) where from.
+CONCENTRATION = pa.schema(
+    [
+        ("jurisdiction_code", _str),
+        ("jurisdiction_name", _str),
+        ("level", _str),
+        ("department", _str),
+        ("is_approval_bureau", pa.bool_()),
+        ("n_items", _i64),
+        ("n_licences", _i64),
+        ("share_of_licences", pa.float64()),  # of the jurisdiction's licences
+        ("n_moved_in", _i64),  # items moved into this department (department_changed); null without changes
+        ("moved_from", _MOVED_FROM),  # departments they came from, most first; null without changes
+    ]
+)
+
+REFORM_TABLES: dict[str, pa.Schema] = {
+    "status_summary": STATUS_SUMMARY,
+    "city_county_licence_coverage": LICENCE_COVERAGE,
+    "concentration": CONCENTRATION,
+}
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info 0 < warning 1 < error 2
+
+# --------------------------------------------------------------------------------------------- rules
+
+
+class RulesError(Exception):
+    """The rules file is malformed; the message names the file, section and key."""
+
+
+@dataclass(frozen=True)
+class DisguisedWord:
+    word: str
+    severity: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ReformRules:
+    """Everything the checks read from ``reform_rules.toml`` (see that file for the meaning of each)."""
+
+    licence_types: tuple[str, ...] = ("行政许可",)
+    local_authorities: tuple[str, ...] = ("地方政府规章", "规范性文件")
+    local_scopes: tuple[str, ...] = ("local", "unknown")
+    local_skip_statuses: tuple[str, ...] = ("取消",)
+    local_levels: tuple[str, ...] = ()
+    local_severity: str = "warning"
+    coverage_pairs: tuple[tuple[str, str], ...] = (("city", "county"),)
+    coverage_types: tuple[str, ...] = ("行政许可",)
+    coverage_statuses: tuple[str, ...] = ("保留", "承接", "未注明")
+    coverage_match_by_name: bool = True
+    coverage_min_share: float = 0.0
+    coverage_exempt_pattern: str = ""
+    coverage_severity: str = "warning"
+    disguised_types: tuple[str, ...] = ("其他行政权力", "公共服务")
+    disguised_words: tuple[DisguisedWord, ...] = ()
+    disguised_exclude: tuple[str, ...] = ("告知性",)
+    disguised_skip_statuses: tuple[str, ...] = ("取消",)
+    devolved_statuses: tuple[str, ...] = ("下放", "委托")
+    devolved_empty_values: tuple[str, ...] = ("无", "暂无", "/", "-", "—", "——", "空", "null", "none", "nan")
+    devolved_only_sources_with_responsibilities: bool = True
+    devolved_severity: str = "warning"
+    approval_bureau_pattern: str = "行政审批|审批服务|政务服务"
+    concentration_types: tuple[str, ...] = ("行政许可",)
+
+
+class _Section:
+    """Typed, validated reads of one TOML table; every error names the file, section and key."""
+
+    def __init__(self, path: Path, name: str, data: dict[str, Any]) -> None:
+        self.path, self.name = path, name
+        self.data = data.get(name, {})
+        if not isinstance(self.data, dict):
+            raise self.error("", "must be a table")
+        self.seen: set[str] = set()
+
+    def error(self, key: str, message: str) -> RulesError:
+        where = f"[{self.name}] {key}".rstrip()
+        return RulesError(f"{self.path}: {where}: {message}")
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.seen.add(key)
+        return self.data.get(key, default)
+
+    def strings(self, key: str, default: tuple[str, ...], allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        value = self._get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, "must be a list of strings")
+        if allowed is not None:
+            for v in value:
+                if v not in allowed:
+                    raise self.error(key, f"'{v}' is not one of {list(allowed)}")
+        return tuple(value)
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self._get(key, default)
+        if value not in allowed:
+            raise self.error(key, f"'{value}' is not one of {list(allowed)}")
+        return str(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, "must be true or false")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise self.error(key, f"must be a number in [{low}, {high}]")
+        return float(value)
+
+    def pattern(self, key: str, default: str) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self.error(key, "must be a string (a regular expression)")
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise self.error(key, f"invalid regular expression: {exc}") from exc
+        return value
+
+    def pairs(self, key: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        value = self._get(key, [list(p) for p in default])
+        ok = isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(v in LEVELS for v in p) for p in value
+        )
+        if not ok:
+            raise self.error(key, f"must be a list of [upper, lower] level pairs, levels one of {list(LEVELS)}")
+        for upper, lower in value:
+            if LEVELS.index(upper) >= LEVELS.index(lower):
+                raise self.error(key, f"'{upper}' is not above '{lower}'")
+        return tuple((str(u), str(lo)) for u, lo in value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _load_words(path: Path) -> tuple[DisguisedWord, ...]:
+    """The 变相审批 word list: ``word,severity,note`` (severity defaults to info)."""
+    if not path.is_file():
+        raise RulesError(f"{path}: words file not found")
+    words: list[DisguisedWord] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if "word" not in (reader.fieldnames or []):
+            raise RulesError(f"{path}: missing column 'word'")
+        for line, row in enumerate(reader, start=2):
+            word = (row.get("word") or "").strip()
+            if not word:
+                continue
+            severity = (row.get("severity") or "info").strip() or "info"
+            if severity not in SEVERITIES:
+                raise RulesError(f"{path}:{line}: severity: '{severity}' is not one of {list(SEVERITIES)}")
+            words.append(DisguisedWord(word, severity, (row.get("note") or "").strip()))
+    return tuple(words)
+
+
+def load_rules(path: Path = RULES_PATH) -> ReformRules:
+    """Read and validate the rules file; the word list is read relative to it."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{path}: invalid TOML: {exc}") from exc
+    known = {
+        "locally_set_licence",
+        "county_missing_city_licence",
+        "disguised_approval",
+        "devolved_without_supervision",
+        "concentration",
+    }
+    for name in sorted(set(data) - known):
+        raise RulesError(f"{path}: [{name}]: unknown section")
+    d = ReformRules()
+    local = _Section(path, "locally_set_licence", data)
+    cover = _Section(path, "county_missing_city_licence", data)
+    disguised = _Section(path, "disguised_approval", data)
+    devolved = _Section(path, "devolved_without_supervision", data)
+    conc = _Section(path, "concentration", data)
+    words_file = disguised.pattern("words_file", "disguised_approval_words.csv")
+    rules = ReformRules(
+        licence_types=local.strings("power_types", d.licence_types, POWER_TYPES),
+        local_authorities=local.strings("authorities", d.local_authorities, AUTHORITIES),
+        local_scopes=local.strings("scopes", d.local_scopes, SCOPES),
+        local_skip_statuses=local.strings("skip_statuses", d.local_skip_statuses, STATUSES),
+        local_levels=local.strings("levels", d.local_levels, LEVELS),
+        local_severity=local.choice("severity", d.local_severity, SEVERITIES),
+        coverage_pairs=cover.pairs("pairs", d.coverage_pairs),
+        coverage_types=cover.strings("power_types", d.coverage_types, POWER_TYPES),
+        coverage_statuses=cover.strings("statuses", d.coverage_statuses, STATUSES),
+        coverage_match_by_name=cover.boolean("match_by_name", d.coverage_match_by_name),
+        coverage_min_share=cover.number("min_share_for_findings", d.coverage_min_share, 0.0, 1.0),
+        coverage_exempt_pattern=cover.pattern("exempt_pattern", d.coverage_exempt_pattern),
+        coverage_severity=cover.choice("severity", d.coverage_severity, SEVERITIES),
+        disguised_types=disguised.strings("power_types", d.disguised_types, POWER_TYPES),
+        disguised_words=_load_words(path.parent / words_file),
+        disguised_exclude=disguised.strings("exclude", d.disguised_exclude),
+        disguised_skip_statuses=disguised.strings("skip_statuses", d.disguised_skip_statuses, STATUSES),
+        devolved_statuses=devolved.strings("statuses", d.devolved_statuses, STATUSES),
+        devolved_empty_values=devolved.strings("empty_values", d.devolved_empty_values),
+        devolved_only_sources_with_responsibilities=devolved.boolean(
+            "only_sources_with_responsibilities", d.devolved_only_sources_with_responsibilities
+        ),
+        devolved_severity=devolved.choice("severity", d.devolved_severity, SEVERITIES),
+        approval_bureau_pattern=conc.pattern("approval_bureau_pattern", d.approval_bureau_pattern),
+        concentration_types=conc.strings("power_types", d.concentration_types, POWER_TYPES),
+    )
+    for section in (local, cover, disguised, devolved, conc):
+        section.finish()
+    return rules
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+_ITEM_COLUMNS = (
+    "item_id",
+    "source_id",
+    "jurisdiction_code",
+    "jurisdiction_name",
+    "level",
+    "name_raw",
+    "name_norm",
+    "sub_item",
+    "power_type",
+    "base_code",
+    "department",
+    "legal_basis",
+    "responsibility",
+    "status",
+    "status_raw",
+)
+
+
+def _trimmed(values: pd.Series) -> np.ndarray:
+    """Trimmed strings as an object array, blank and missing → None (pyarrow kernels: 10M rows is cheap)."""
+    try:
+        array = pa.array(values, from_pandas=True)  # arrow-backed string columns convert without copying
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed object columns (numbers next to text)
+        array = pa.array([None if pd.isna(v) else str(v) for v in values.to_numpy(dtype=object)], pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.string()) if not pa.types.is_null(array.type) else pa.nulls(len(array), pa.string())
+    array = pc.utf8_trim_whitespace(array)
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _frame(items: pd.DataFrame, registry: Registry | None) -> pd.DataFrame:
+    """The columns the checks need as plain objects, with a display ``name`` and a jurisdiction name.
+
+    Text columns are trimmed once here (blank → None) so that the checks compare plain values.
+    """
+    frame = pd.DataFrame(
+        {
+            column: pd.Series(
+                _trimmed(items[column]) if column in items else np.full(len(items), None, dtype=object),
+                dtype=object,
+            )
+            for column in _ITEM_COLUMNS
+        }
+    )
+    name = frame["name_norm"].where(frame["name_norm"].notna(), frame["name_raw"])
+    frame["name"] = name.where(name.notna(), "")
+    codes = frame["jurisdiction_code"]
+    if registry is not None:
+        distinct = [c for c in pd.unique(codes) if isinstance(c, str) and c in registry]
+        names = {c: registry[c].name for c in distinct}
+        levels = {c: registry[c].level for c in distinct}
+        frame["jurisdiction_name"] = frame["jurisdiction_name"].where(
+            frame["jurisdiction_name"].notna(), codes.map(names)
+        )
+        frame["level"] = frame["level"].where(frame["level"].notna(), codes.map(levels))
+    jname = frame["jurisdiction_name"].where(frame["jurisdiction_name"].notna(), codes)
+    frame["jurisdiction_name"] = jname.where(jname.notna(), "").astype(object)
+    return frame
+
+
+def _cat(*parts: str | pd.Series | np.ndarray) -> np.ndarray:
+    """Element-wise string concatenation (missing → ""), in pyarrow rather than per-row Python."""
+    n = next(len(p) for p in parts if not isinstance(p, str))
+    arrays = []
+    for part in parts:
+        if isinstance(part, str):
+            arrays.append(pa.scalar(part, pa.string()))
+        else:
+            values = part.to_numpy(dtype=object) if isinstance(part, pd.Series) else np.asarray(part, dtype=object)
+            array = pa.array(values, type=pa.string(), from_pandas=True) if len(values) else pa.array([], pa.string())
+            arrays.append(pc.fill_null(array, ""))
+    if n == 0:
+        return np.array([], dtype=object)
+    joined = pc.binary_join_element_wise(*arrays, "")
+    if isinstance(joined, pa.Scalar):
+        return np.full(n, joined.as_py(), dtype=object)
+    return joined.to_numpy(zero_copy_only=False)
+
+
+def _finding_ids(kind: str, item_ids: pd.Series, others: pd.Series) -> list[str]:
+    """``stable_id(kind, item_id, other)`` per row (same bytes as ``transforms.items.stable_id``)."""
+    prefix = kind + "\x1f"
+    return [
+        hashlib.sha256(
+            (prefix + ("" if i is None else str(i)) + "\x1f" + ("" if o is None else str(o))).encode("utf-8")
+        ).hexdigest()[:16]
+        for i, o in zip(item_ids.tolist(), others.tolist(), strict=True)
+    ]
+
+
+class _Raw:
+    """A column of ready-made JSON fragments (lists), inserted into ``details`` as they are."""
+
+    def __init__(self, values: pd.Series) -> None:
+        self.values = values
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _json_rows(details: dict[str, pd.Series | _Raw], n: int) -> np.ndarray:
+    """Per row ``json.dumps(row, ensure_ascii=False, sort_keys=True)``, each distinct value encoded once."""
+    if n == 0:
+        return np.array([], dtype=object)
+    parts: list[str | np.ndarray] = ["{"]
+    for i, key in enumerate(sorted(details)):
+        column = details[key]
+        if isinstance(column, _Raw):
+            fragments = column.values.to_numpy(dtype=object)
+        else:
+            codes, uniques = pd.factorize(column.reset_index(drop=True).astype(object), use_na_sentinel=True)
+            encoded = [json.dumps(_plain(u), ensure_ascii=False) for u in uniques]
+            fragments = np.array([*encoded, "null"], dtype=object)[codes]
+        parts += [(", " if i else "") + json.dumps(key, ensure_ascii=False) + ": ", fragments]
+    parts.append("}")
+    return _cat(*parts)
+
+
+def _json_list(values: list[str]) -> str:
+    return json.dumps(values, ensure_ascii=False)
+
+
+def _finish(kind: str, found: pd.DataFrame, details: dict[str, pd.Series | _Raw], id_other: pd.Series) -> pd.DataFrame:
+    """Add kind, finding_id and details; ``found`` has the base columns, message and severity."""
+    out = found.reset_index(drop=True).copy()
+    out["kind"] = kind
+    others = id_other.reset_index(drop=True).astype(object)
+    out["finding_id"] = _finding_ids(kind, out["item_id"].astype(object), others.where(others.notna(), None))
+    out["details"] = _json_rows(details, len(out))
+    return out[FINDINGS.names]
+
+
+def _none() -> pd.DataFrame:
+    return pd.DataFrame(columns=FINDINGS.names)
+
+
+# -------------------------------------------------------------------------------------- the four kinds
+
+
+def _judge_bases(texts: np.ndarray, rules: ReformRules) -> pd.DataFrame:
+    """Per distinct legal-basis text: whether every citation is locally set, and what it cites.
+
+    Works on distinct texts (a list repeats the same basis across rows), so the per-citation Python
+    is bounded by the number of different texts, not of items.
+    """
+    cited = parse_many(pd.Series(texts, dtype=object))
+    columns = ["text", "instruments", "authorities", "scopes", "authority_text", "instrument_text"]
+    if cited.empty:
+        return pd.DataFrame(columns=columns)
+    local = cited["authority"].isin(rules.local_authorities) & cited["scope"].isin(rules.local_scopes)
+    all_local = local.groupby(cited["row"]).all()
+    rows = set(all_local.index[all_local.to_numpy()])
+    records = []
+    for row, group in cited[cited["row"].isin(rows)].groupby("row", sort=True):
+        instruments = group["instrument"].tolist()
+        authorities = list(dict.fromkeys(group["authority"]))
+        scopes = list(dict.fromkeys(group["scope"]))
+        records.append(
+            (
+                texts[row],
+                _json_list(instruments),
+                _json_list(authorities),
+                _json_list(scopes),
+                "、".join(authorities),
+                "、".join(f"《{n}》" for n in instruments),
+            )
+        )
+    return pd.DataFrame(records, columns=columns)
+
+
+def _locally_set_licence(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
+    """Licences whose every cited basis is a local rule or normative document (configurable)."""
+    keep = frame["power_type"].isin(rules.licence_types) & ~frame["status"].isin(rules.local_skip_statuses)
+    if rules.local_levels:
+        keep &= frame["level"].isin(rules.local_levels)
+    cand = frame[keep & frame["legal_basis"].notna()]
+    if cand.empty:
+        return _none()
+    judged = _judge_bases(pd.unique(cand["legal_basis"]), rules)
+    if judged.empty:
+        return _none()
+    hits = cand.merge(judged, left_on="legal_basis", right_on="text", how="inner").reset_index(drop=True)
+    if hits.empty:
+        return _none()
+    found = pd.DataFrame(
+        {
+            "severity": rules.local_severity,
+            "jurisdiction_code": hits["jurisdiction_code"],
+            "item_id": hits["item_id"],
+            "other_item_id": None,
+            "other_jurisdiction_code": None,
+            "message": _cat(
+                hits["jurisdiction_name"],
+                " 的",
+                hits["power_type"],
+                "「",
+                hits["name"],
+                "」的依据仅有",
+                hits["authority_text"],
+                "（",
+                hits["instrument_text"],
+                "），属地方自行设定的行政许可，应予清理",
+            ),
+        }
+    )
+    details = {
+        "name": hits["name"],
+        "power_type": hits["power_type"],
+        "status": hits["status"],
+        "level": hits["level"],
+        "source_id": hits["source_id"],
+        "instruments": _Raw(hits["instruments"]),
+        "authorities": _Raw(hits["authorities"]),
+        "scopes": _Raw(hits["scopes"]),
+    }
+    return _finish("locally_set_licence", found, details, pd.Series([None] * len(hits), dtype=object))
+
+
+def _lower_map(frame: pd.DataFrame, registry: Registry, upper_level: str, lower_level: str) -> pd.DataFrame:
+    """Every lower-level jurisdiction under an upper one that has a list in the run (nearest ancestor).
+
+    Lower jurisdictions come from the registry (so a county without a list still shows in the coverage
+    table) and from the run's items; the loop is over jurisdictions, not items.
+    """
+    present = {c for c in pd.unique(frame["jurisdiction_code"]) if isinstance(c, str)}
+    uppers = {c for c in present if c in registry and registry[c].level == upper_level}
+    columns = ["upper_code", "lower_code", "lower_name", "lower_has_list"]
+    if not uppers:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for code in sorted(registry.codes() | {c for c in present if c in registry}):
+        row = registry[code]
+        if row.level != lower_level:
+            continue
+        nearest = next(
+            (a for a in registry.ancestors(code) if a in registry and registry[a].level == upper_level), None
+        )
+        if nearest in uppers:
+            rows.append((nearest, code, row.name, code in present))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _coverage(
+    frame: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(expected, coverage): one row per (upper licence, lower jurisdiction) and per (upper, lower)."""
+    link_frame = pd.DataFrame(
+        {
+            "parent_item_id": links.column("parent_item_id").to_numpy(zero_copy_only=False).astype(object)
+            if links.num_rows
+            else np.array([], dtype=object),
+            "child_jurisdiction": links.column("child_jurisdiction").to_numpy(zero_copy_only=False).astype(object)
+            if links.num_rows
+            else np.array([], dtype=object),
+        }
+    )
+    exempt = re.compile(rules.coverage_exempt_pattern) if rules.coverage_exempt_pattern else None
+    eligible = frame["power_type"].isin(rules.coverage_types) & frame["status"].isin(rules.coverage_statuses)
+    if exempt is not None:
+        eligible &= ~frame["name"].map(lambda n: bool(exempt.search(n)))
+    per_jurisdiction = (
+        frame.assign(_licence=frame["power_type"].isin(rules.coverage_types).astype("int64"))
+        .groupby("jurisdiction_code", sort=False)
+        .agg(n_lower_items=("item_id", "size"), n_lower_licences=("_licence", "sum"))
+    )
+    expected_parts, coverage_parts = [], []
+    for upper_level, lower_level in rules.coverage_pairs:
+        lowers = _lower_map(frame, registry, upper_level, lower_level)
+        if lowers.empty:
+            continue
+        upper_items = frame[eligible & frame["jurisdiction_code"].isin(set(lowers["upper_code"]))]
+        expected = upper_items.merge(lowers, left_on="jurisdiction_code", right_on="upper_code", how="inner")
+        expected["upper_level"], expected["lower_level"] = upper_level, lower_level
+        linked = link_frame[link_frame["parent_item_id"].isin(set(upper_items["item_id"]))].drop_duplicates()
+        linked = linked.rename(columns={"parent_item_id": "item_id", "child_jurisdiction": "lower_code"})
+        linked["_linked"] = True
+        expected = expected.merge(linked, on=["item_id", "lower_code"], how="left")
+        expected["_linked"] = expected["_linked"].eq(True)
+        if rules.coverage_match_by_name:
+            lower_names = frame.loc[
+                frame["jurisdiction_code"].isin(set(lowers["lower_code"])), ["jurisdiction_code", "name"]
+            ].drop_duplicates()
+            lower_names.columns = ["lower_code", "name"]
+            lower_names["_named"] = True
+            expected = expected.merge(lower_names, on=["lower_code", "name"], how="left")
+            expected["_named"] = expected["_named"].eq(True)
+        else:
+            expected["_named"] = False
+        expected["held"] = expected["_linked"] | expected["_named"]
+        expected["held_by"] = np.where(expected["_linked"], "link", np.where(expected["_named"], "name", None))
+        counts = (
+            expected.groupby(["upper_code", "lower_code"], sort=False)
+            .agg(n_upper_licences=("item_id", "size"), n_held=("held", "sum"))
+            .reset_index()
+        )
+        cover = lowers.merge(counts, on=["upper_code", "lower_code"], how="left")
+        cover["n_upper_licences"] = cover["n_upper_licences"].fillna(0).astype("int64")
+        cover["n_held"] = cover["n_held"].fillna(0).astype("int64")
+        cover["upper_level"], cover["lower_level"] = upper_level, lower_level
+        expected_parts.append(expected)
+        coverage_parts.append(cover)
+    if not coverage_parts:
+        return pd.DataFrame(), pd.DataFrame()
+    expected = pd.concat(expected_parts, ignore_index=True)
+    cover = pd.concat(coverage_parts, ignore_index=True)
+    with_list = cover["lower_has_list"].astype(bool)
+    cover["n_missing"] = (cover["n_upper_licences"] - cover["n_held"]).where(with_list)
+    cover["n_held"] = cover["n_held"].where(with_list)
+    cover["share"] = (cover["n_held"] / cover["n_upper_licences"]).where(with_list & (cover["n_upper_licences"] > 0))
+    cover = cover.merge(per_jurisdiction, left_on="lower_code", right_index=True, how="left")
+    cover["n_lower_items"] = cover["n_lower_items"].fillna(0).astype("int64")
+    cover["n_lower_licences"] = cover["n_lower_licences"].fillna(0).astype("int64")
+    cover["findings_raised"] = (
+        with_list & (cover["n_missing"].fillna(0) > 0) & (cover["share"].fillna(0) >= rules.coverage_min_share)
+    )
+    expected = expected.merge(
+        cover[["upper_code", "lower_code", "share", "n_upper_licences", "findings_raised"]],
+        on=["upper_code", "lower_code"],
+        how="left",
+    )
+    return expected, cover
+
+
+def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
+    if expected.empty:
+        return _none()
+    hits = expected[expected["findings_raised"].eq(True) & ~expected["held"]].reset_index(drop=True)
+    if hits.empty:
+        return _none()
+    same_rights = _cat(hits["upper_level"].map(LEVEL_NAMES), hits["lower_level"].map(LEVEL_NAMES), "同权")
+    found = pd.DataFrame(
+        {
+            "severity": rules.coverage_severity,
+            "jurisdiction_code": hits["jurisdiction_code"],
+            "item_id": hits["item_id"],
+            "other_item_id": None,
+            "other_jurisdiction_code": hits["lower_code"],
+            "message": _cat(
+                hits["jurisdiction_name"],
+                " 的",
+                hits["power_type"],
+                "「",
+                hits["name"],
+                "」在 ",
+                hits["lower_name"],
+                " 的清单中没有对应事项（",
+                same_rights,
+                "）",
+            ),
+        }
+    )
+    details = {
+        "name": hits["name"],
+        "base_code": hits["base_code"],
+        "power_type": hits["power_type"],
+        "status": hits["status"],
+        "source_id": hits["source_id"],
+        "upper_level": hits["upper_level"],
+        "lower_level": hits["lower_level"],
+        "lower_jurisdiction_name": hits["lower_name"],
+        "coverage_share": hits["share"].astype(float).round(4),
+        "n_upper_licences": hits["n_upper_licences"],
+    }
+    return _finish("county_missing_city_licence", found, details, hits["lower_code"])
+
+
+def _word_matches(names: pd.Series, rules: ReformRules) -> pd.Series:
+    """Per name, the list of matched words (in order of appearance, distinct); computed per distinct name."""
+    words = sorted({w.word for w in rules.disguised_words}, key=lambda w: (-len(w), w))
+    if not words:
+        return pd.Series([[] for _ in range(len(names))], index=names.index, dtype=object)
+    pattern = re.compile("|".join(re.escape(w) for w in words))
+    exclude = tuple(rules.disguised_exclude)
+    found: dict[str, list[str]] = {}
+    for name in pd.unique(names):
+        if exclude and any(e in name for e in exclude):
+            found[name] = []
+        else:
+            found[name] = list(dict.fromkeys(pattern.findall(name)))
+    return names.map(found)
+
+
+def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
+    """Other-power and public-service items named like approvals (备案, 登记, 认定 …)."""
+    cand = frame[
+        frame["power_type"].isin(rules.disguised_types)
+        & ~frame["status"].isin(rules.disguised_skip_statuses)
+        & (frame["name"] != "")
+    ]
+    if cand.empty:
+        return _none()
+    matched = _word_matches(cand["name"], rules)
+    keep = matched.map(len) > 0
+    hits, matched = cand[keep].reset_index(drop=True), matched[keep].reset_index(drop=True)
+    if hits.empty:
+        return _none()
+    by_word = {w.word: w for w in rules.disguised_words}
+    first = matched.map(lambda ws: ws[0])
+    severity = matched.map(lambda ws: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__))
+    found = pd.DataFrame(
+        {
+            "severity": severity,
+            "jurisdiction_code": hits["jurisdiction_code"],
+            "item_id": hits["item_id"],
+            "other_item_id": None,
+            "other_jurisdiction_code": None,
+            "message": _cat(
+                hits["jurisdiction_name"],
+                " 的「",
+                hits["name"],
+                "」列为",
+                hits["power_type"],
+                "，名称含「",
+                first,
+                "」，可能是变相审批，请核实是否应列为行政许可或予以取消",
+            ),
+        }
+    )
+    details = {
+        "name": hits["name"],
+        "power_type": hits["power_type"],
+        "status": hits["status"],
+        "department": hits["department"],
+        "source_id": hits["source_id"],
+        "word": first,
+        "words": _Raw(matched.map(_json_list)),
+        "note": first.map(lambda w: by_word[w].note),
+    }
+    return _finish("disguised_approval", found, details, pd.Series([None] * len(hits), dtype=object))
+
+
+def _responsibility_given(frame: pd.DataFrame, rules: ReformRules) -> pd.Series:
+    empty = {v.strip().lower() for v in rules.devolved_empty_values}
+    text = frame["responsibility"]
+    lowered = pc.utf8_lower(pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
+    return text.notna() & ~pd.Series(lowered.to_numpy(zero_copy_only=False), index=frame.index).isin(empty)
+
+
+def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
+    """下放/委托 items with no 责任事项: after devolving, nobody is named to supervise."""
+    given = _responsibility_given(frame, rules)
+    cand = frame["status"].isin(rules.devolved_statuses) & ~given
+    if rules.devolved_only_sources_with_responsibilities:
+        sources = set(frame.loc[given, "source_id"])
+        cand &= frame["source_id"].isin(sources)
+    hits = frame[cand].reset_index(drop=True)
+    if hits.empty:
+        return _none()
+    found = pd.DataFrame(
+        {
+            "severity": rules.devolved_severity,
+            "jurisdiction_code": hits["jurisdiction_code"],
+            "item_id": hits["item_id"],
+            "other_item_id": None,
+            "other_jurisdiction_code": None,
+            "message": _cat(
+                hits["jurisdiction_name"],
+                " ",
+                hits["status"],
+                "的「",
+                hits["name"],
+                "」没有列明",
+                hits["status"],
+                "后的监管责任（责任事项为空）",
+            ),
+        }
+    )
+    details = {
+        "name": hits["name"],
+        "power_type": hits["power_type"],
+        "status": hits["status"],
+        "status_raw": hits["status_raw"],
+        "department": hits["department"],
+        "source_id": hits["source_id"],
+        "responsibility": hits["responsibility"],
+    }
+    return _finish("devolved_without_supervision", found, details, pd.Series([None] * len(hits), dtype=object))
+
+
+# ------------------------------------------------------------------------------------------------- API
+
+
+def find_reform(items: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules | None = None) -> pa.Table:
+    """The four reform finding kinds as a ``FINDINGS`` table, sorted deterministically.
+
+    ``items`` are the run's current items (as ``find_cross_level`` gets them); ``links`` the LINKS table.
+    """
+    if items.empty:
+        return FINDINGS.empty_table()
+    rules = rules if rules is not None else load_rules()
+    frame = _frame(items, registry)
+    expected, _ = _coverage(frame, links, registry, rules)
+    parts = [
+        _locally_set_licence(frame, rules),
+        _county_missing_city_licence(expected, rules),
+        _disguised_approval(frame, rules),
+        _devolved_without_supervision(frame, rules),
+    ]
+    non_empty = [p for p in parts if len(p)]
+    if not non_empty:
+        return FINDINGS.empty_table()
+    found = pd.concat(non_empty, ignore_index=True).astype(object)
+    found = found.where(found.notna(), None)
+    found = found.sort_values(
+        ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
+        kind="stable",
+        na_position="first",
+    )
+    return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
+
+
+def _status_summary(frame: pd.DataFrame) -> pa.Table:
+    keys = ["jurisdiction_code", "power_type"]
+    status = frame["status"].where(frame["status"].notna(), "未注明")
+    counts = pd.DataFrame(
+        {
+            "jurisdiction_code": frame["jurisdiction_code"],
+            "power_type": frame["power_type"],
+            "n_items": np.int64(1),
+            "n_sub_items": frame["sub_item"].notna().astype("int64"),
+            **{column: (status == s).astype("int64") for s, column in STATUS_COLUMNS.items()},
+            "n_with_responsibility": frame["responsibility"].notna().astype("int64"),
+        }
+    )
+    grouped = counts.groupby(keys, sort=False, dropna=False).sum().reset_index()
+    grouped["n_main_items"] = grouped["n_items"] - grouped["n_sub_items"]
+    names = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")
+    grouped["jurisdiction_name"] = grouped["jurisdiction_code"].map(names["jurisdiction_name"])
+    grouped["level"] = grouped["jurisdiction_code"].map(names["level"])
+    grouped = grouped.sort_values(keys, kind="stable", na_position="last")
+    return _to_table(grouped, STATUS_SUMMARY)
+
+
+def _coverage_table(frame: pd.DataFrame, cover: pd.DataFrame, registry: Registry) -> pa.Table:
+    if cover.empty:
+        return LICENCE_COVERAGE.empty_table()
+    names = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")["jurisdiction_name"]
+    cover = cover.copy()
+    cover["upper_name"] = cover["upper_code"].map(lambda c: names.get(c) or (registry[c].name if c in registry else c))
+    cover = cover.sort_values(["upper_level", "upper_code", "lower_code"], kind="stable")
+    return _to_table(cover, LICENCE_COVERAGE)
+
+
+def _concentration(
+    frame: pd.DataFrame, rules: ReformRules, changes: pa.Table | None, departments: pd.Series
+) -> pa.Table:
+    """Licences per department; with a ``changes`` table, also the department_changed moves into each."""
+    has_dept = frame["department"].notna()
+    if not has_dept.any():
+        return CONCENTRATION.empty_table()
+    frame = frame[has_dept]
+    frame = frame.assign(_licence=frame["power_type"].isin(rules.concentration_types).astype("int64"))
+    grouped = (
+        frame.groupby(["jurisdiction_code", "department"], sort=False)
+        .agg(n_items=("item_id", "size"), n_licences=("_licence", "sum"))
+        .reset_index()
+    )
+    totals = grouped.groupby("jurisdiction_code")["n_licences"].transform("sum")
+    grouped["share_of_licences"] = (grouped["n_licences"] / totals).where(totals > 0)
+    bureau = re.compile(rules.approval_bureau_pattern) if rules.approval_bureau_pattern else None
+    grouped["is_approval_bureau"] = grouped["department"].map(lambda d: bool(bureau and bureau.search(d)))
+    names = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")
+    grouped["jurisdiction_name"] = grouped["jurisdiction_code"].map(names["jurisdiction_name"])
+    grouped["level"] = grouped["jurisdiction_code"].map(names["level"])
+    grouped["n_moved_in"] = None
+    grouped["moved_from"] = None
+    moves = _department_moves(departments, changes)
+    if moves is not None:
+        per_target = moves.groupby(["jurisdiction_code", "department"], sort=False)
+        moved_in = per_target["n_items"].sum()
+        moved_from = per_target.apply(
+            lambda g: [
+                {"department": d, "n_items": int(k)}
+                for d, k in sorted(zip(g["from_department"], g["n_items"], strict=True), key=lambda p: (-p[1], p[0]))
+            ],
+            include_groups=False,
+        )
+        key = pd.MultiIndex.from_frame(grouped[["jurisdiction_code", "department"]])
+        grouped["n_moved_in"] = moved_in.reindex(key).fillna(0).astype("int64").to_numpy()
+        grouped["moved_from"] = [v if isinstance(v, list) else [] for v in moved_from.reindex(key).to_numpy()]
+    grouped = grouped.sort_values(["jurisdiction_code", "department"], kind="stable")
+    return _to_table(grouped, CONCENTRATION)
+
+
+def _department_moves(departments: pd.Series, changes: pa.Table | None) -> pd.DataFrame | None:
+    """(jurisdiction, to department, from department, n) from ``department_changed`` changes.
+
+    ``departments`` maps item_id → department over every version. The old department is the old
+    item's, else ``old_department`` in the change's ``detail`` JSON (and likewise ``new_department``).
+    None when no changes table is given.
+    """
+    if changes is None:
+        return None
+    columns = ["jurisdiction_code", "department", "from_department", "n_items"]
+    if changes.num_rows == 0:
+        return pd.DataFrame(columns=columns)
+    change = changes.to_pandas()
+    change = change[change["change"] == "department_changed"]
+    new = change["new_item_id"].map(departments)
+    new = new.where(new.notna(), change["detail"].map(lambda d: _department_from_detail(d, "new_department")))
+    old = change["old_item_id"].map(departments)
+    old = old.where(old.notna(), change["detail"].map(lambda d: _department_from_detail(d, "old_department")))
+    moves = pd.DataFrame(
+        {
+            "jurisdiction_code": change["jurisdiction_code"].to_numpy(dtype=object),
+            "department": new.to_numpy(dtype=object),
+            "from_department": old.to_numpy(dtype=object),
+        }
+    ).dropna()
+    moves = moves[moves["department"] != moves["from_department"]]
+    if moves.empty:
+        return pd.DataFrame(columns=columns)
+    return moves.groupby(columns[:3], sort=True).size().rename("n_items").reset_index()
+
+
+def _department_from_detail(detail: object, key: str) -> str | None:
+    if not isinstance(detail, str) or not detail.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(detail).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _departments(items: pd.DataFrame, all_items: pd.DataFrame | None) -> pd.Series:
+    """item_id → trimmed department over the current and (when given) every older version's items."""
+    frames = [f for f in (items, all_items) if f is not None and "department" in f and "item_id" in f]
+    if not frames:
+        return pd.Series(dtype=object)
+    both = pd.concat([f[["item_id", "department"]] for f in frames], ignore_index=True).astype(object)
+    both = both[both["department"].notna()].drop_duplicates("item_id")
+    return pd.Series(_trimmed(both["department"]), index=both["item_id"].to_numpy(), dtype=object)
+
+
+def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    out = frame.reset_index(drop=True)[schema.names].astype(object)
+    out = out.where(out.notna(), None)
+    return pa.Table.from_pandas(out, schema=schema, preserve_index=False)
+
+
+def reform_tables(
+    items: pd.DataFrame,
+    links: pa.Table,
+    registry: Registry,
+    rules: ReformRules | None = None,
+    *,
+    changes: pa.Table | None = None,
+    all_items: pd.DataFrame | None = None,
+) -> dict[str, pa.Table]:
+    """The extra summary tables, written as ``OUT/reform/<name>.parquet`` (schemas in ``REFORM_TABLES``).
+
+    ``items`` are the current items (what the tables describe). ``changes`` (the CHANGES table) feeds the
+    moves in ``concentration``; ``all_items`` (every version's items) lets a move's old department be
+    looked up by ``old_item_id`` — without it only current items and the change's detail are used.
+    """
+    if items.empty:
+        return {name: schema.empty_table() for name, schema in REFORM_TABLES.items()}
+    rules = rules if rules is not None else load_rules()
+    frame = _frame(items, registry)
+    _, cover = _coverage(frame, links, registry, rules)
+    return {
+        "status_summary": _status_summary(frame),
+        "city_county_licence_coverage": _coverage_table(frame, cover, registry),
+        "concentration": _concentration(frame, rules, changes, _departments(items, all_items)),
+    }
