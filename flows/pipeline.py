@@ -42,7 +42,7 @@ from transforms.manifest import Manifest, SourceSpec, load_manifest
 from transforms.match import link_items
 from transforms.normalise import normalise
 from transforms.read import SourceReadError, read_rows
-from transforms.schema import LINKS
+from transforms.schema import FINDINGS, LINKS
 from transforms.summary import summarise
 from transforms.validate import validate
 from transforms.versions import current_source_ids
@@ -212,6 +212,30 @@ def _count_per_source(results: list[SourceResult], items: pd.DataFrame, quaranti
             raise AssertionError(f"{r.spec.id}: items + quarantined != rows read ({rows}); a row was lost")
 
 
+def source_failure_findings(manifest: Manifest, results: list[SourceResult]) -> pa.Table:
+    """One ``source_failed`` error per source that gave no rows (bad manifest entry, unreadable file,
+    download failed after its retries), so the quality team sees it among the findings and in the report.
+    """
+    rows = []
+    failed = [(r.spec.id, r.spec.jurisdiction, r.spec.location, r.error) for r in results if r.error]
+    failed += [(sid, None, None, error) for sid, error in manifest.source_errors.items()]
+    for sid, jurisdiction, location, error in failed:
+        rows.append(
+            {
+                "finding_id": stable_id("source_failed", sid),
+                "kind": "source_failed",
+                "severity": "error",
+                "jurisdiction_code": jurisdiction,
+                "item_id": None,
+                "other_item_id": None,
+                "other_jurisdiction_code": None,
+                "message": f"source {sid} gave no rows: {error}",
+                "details": json.dumps({"source_id": sid, "location": location, "error": error}, ensure_ascii=False),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=FINDINGS)
+
+
 def _split_validated(result: SourceResult, outcome: Any) -> ValidatedSource:
     """One source's share of a batch validation: what the cache keeps for the next run."""
     sid = result.spec.id
@@ -327,8 +351,12 @@ def build_outputs(
             )
         tables["links"] = links
     with clock.stage("findings"):
-        if len(current):
-            tables["findings"] = find_cross_level(current, links, registry)
+        found = [find_cross_level(current, links, registry)] if len(current) else []
+        failures = source_failure_findings(manifest, results)
+        if failures.num_rows:
+            found.append(failures)
+        if found:
+            tables["findings"] = pa.concat_tables(found)
     with clock.stage("summarise"):
         if len(items):
             tables["summary"] = summarise(current)

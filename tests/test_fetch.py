@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
@@ -290,3 +291,7 @@ def test_flow_reingests_changed_body_and_reuses_unchanged(prefect_api, server: S
     failed = _inputs(out)
     assert "HTTP 500" in failed["web-512000"]["error"] and failed["web-512000"]["fetch"]["status"] == "failed"
     assert failed["local-510000"]["error"] is None and failed["local-510000"]["items"] > 0
+    findings = pq.read_table(out / "findings.parquet").to_pylist()
+    (source_failed,) = [f for f in findings if f["kind"] == "source_failed"]
+    assert source_failed["severity"] == "error" and "web-512000" in source_failed["message"]
+    assert "HTTP 500" in source_failed["message"]
