@@ -1,0 +1,794 @@
+"""Read a list file (CSV, xlsx, xls, JSON, JSONL) into the row frame (docs/architecture.md).
+
+Published 权力清单 arrive in every shape: GB18030 CSVs, workbooks with title rows and merged department
+cells, JSON dumps of portal APIs. Everything is reduced to one table per file or sheet — a list of rows of
+cell text plus the physical row numbers — and then one function finds the header, maps columns and builds
+the frame, so the rules (blank rows, ragged rows, cell size cap) are the same for every format.
+
+Problems with one row are recorded on that row (``row_errors``) so that it is quarantined, never dropped;
+only a source that cannot be read at all raises :class:`SourceReadError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import gc
+import io
+import json
+import sys
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import itemgetter
+
+import pandas as pd
+
+from transforms.columns import (
+    FRAME_COLUMN,
+    ROW_FRAME_COLUMNS,
+    HeaderMap,
+    check_overrides,
+    find_header_row,
+    is_numbering,
+    map_headers,
+    unique_keys,
+)
+
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl")
+HEADER_SCAN_ROWS = 20
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 100
+# below this many unpacked bytes a high ratio cannot hurt, and tiny XML parts compress very well
+_RATIO_FLOOR_BYTES = 10 * 1024 * 1024
+
+# Everything str.strip() removes, plus the zero-width characters that copy-paste from web pages leaves.
+_STRIP = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
+_DELIMITERS = (",", "\t", ";", "|")
+_SNIFF_CHARS = 65536
+_CONTROL = frozenset(chr(c) for c in range(32)) - frozenset("\t\n\r\f\v")
+
+# Legal-basis cells run to tens of thousands of characters; the cap is enforced per row, not by csv.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class SourceReadError(Exception):
+    """The whole source cannot be read; the message says why in words an analyst can act on."""
+
+
+@dataclass
+class _Table:
+    """One sheet (or the whole CSV/JSON file) as cell text, before the header is known."""
+
+    sheet: str
+    rows: list[list[str]]
+    row_nos: list[int]
+    # row index -> [(column index, or None for the whole row, message)] found while reading (formula cells)
+    problems: dict[int, list[tuple[int | None, str]]] = field(default_factory=dict)
+    # row index -> cells that have no column (a JSONL line that is not JSON), kept for the quarantine
+    raw_extra: dict[int, dict[str, str]] = field(default_factory=dict)
+    # (first row, first col, last row, last col), 0-based inclusive: merged ranges of a spreadsheet
+    merges: list[tuple[int, int, int, int]] = field(default_factory=list)
+    hidden: bool = False
+
+
+def read_rows(
+    data: bytes,
+    *,
+    source_id: str,
+    fmt: str,
+    encoding: str = "auto",
+    sheet: str | int | None = None,
+    header_row: int | None = None,
+    columns: dict[str, str] | None = None,
+    max_cell_chars: int = 32768,
+) -> tuple[pd.DataFrame, dict]:
+    """Read one source into the row frame.
+
+    Returns ``(frame, info)``; ``info`` records what was detected (encoding, sheets used, header row per
+    sheet, the header text behind each canonical column, unmapped headers) so the run report can show it.
+    Any failure to read the source as a whole is a :class:`SourceReadError`, whatever its cause, so that
+    one bad file never stops the other sources.
+    """
+    try:
+        with _gc_paused():
+            return _read(
+                data,
+                source_id=source_id,
+                fmt=fmt,
+                encoding=encoding,
+                sheet=sheet,
+                header_row=header_row,
+                columns=columns,
+                max_cell_chars=max_cell_chars,
+            )
+    except SourceReadError:
+        raise
+    except RecursionError as exc:
+        raise SourceReadError(f"{fmt}: nested too deeply to read") from exc
+    except Exception as exc:
+        raise SourceReadError(f"{fmt}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small row lists and dicts make the cyclic collector run over and over (half the read
+    time) although none of them can form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(
+    data: bytes,
+    *,
+    source_id: str,
+    fmt: str,
+    encoding: str,
+    sheet: str | int | None,
+    header_row: int | None,
+    columns: dict[str, str] | None,
+    max_cell_chars: int,
+) -> tuple[pd.DataFrame, dict]:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise SourceReadError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    try:
+        overrides = check_overrides(columns)
+    except ValueError as exc:
+        raise SourceReadError(f"[source.columns]: {exc}") from exc
+    if header_row is not None and header_row < 1:
+        raise SourceReadError(f"header_row must be 1 or more, not {header_row}")
+    if not data:
+        raise SourceReadError("empty file")
+
+    detected: str | None = None
+    if fmt in ("xlsx", "xls"):
+        tables = _read_workbook(data, fmt, sheet)
+        explicit_sheet = sheet is not None
+    else:
+        text, detected = _decode(data, encoding)
+        if not text.strip(_STRIP):
+            raise SourceReadError("empty file")
+        if fmt == "csv":
+            tables = [_csv_table(text, overrides)]
+        elif fmt == "json":
+            tables = [_json_table(text)]
+        else:
+            tables = [_jsonl_table(text)]
+        explicit_sheet = True
+
+    builder = _FrameBuilder(source_id, max_cell_chars)
+    info: dict = {"encoding": detected, "sheets": [], "header_row": {}, "columns": {}, "unmapped": []}
+    is_json = fmt in ("json", "jsonl")
+    skipped: list[str] = []
+    for table in tables:
+        if table.hidden and not explicit_sheet:
+            skipped.append(f"{table.sheet} (hidden)")
+            continue
+        header_idx = 0 if is_json else _header_index(table, header_row, overrides, must=explicit_sheet)
+        if header_idx is None:
+            skipped.append(table.sheet)
+            continue
+        _fill_merges(table.rows, table.merges, header_idx)
+        headers = [cell.strip(_STRIP) for cell in table.rows[header_idx]]
+        width = len(headers) if is_json else _header_width(headers)
+        headers = headers[:width]
+        data_rows = range(header_idx + 1, len(table.rows))
+        hmap = map_headers(
+            headers,
+            overrides,
+            numbering=lambda j, t=table, rs=data_rows: is_numbering([t.rows[i][j] for i in rs if j < len(t.rows[i])]),
+        )
+        where = _where(table, fmt)
+        if "name" not in hmap.canonical and not explicit_sheet:  # header_row given for every sheet
+            skipped.append(table.sheet)
+            continue
+        if "name" not in hmap.canonical:
+            raise SourceReadError(
+                f"no item-name column among the {'keys' if is_json else 'headers'} of {where} "
+                f"({', '.join(headers)}); set [source.columns] name = …"
+            )
+        if hmap.missing_overrides:
+            wanted = ", ".join(f"{c} = {overrides[c]!r}" for c in hmap.missing_overrides)
+            raise SourceReadError(
+                f"[source.columns] {wanted}: no such header in {where} (headers: {', '.join(headers)})"
+            )
+        keys = unique_keys(headers)
+        builder.add(table, header_idx, keys, hmap)
+        if fmt in ("xlsx", "xls"):
+            info["sheets"].append(table.sheet)
+        if not is_json:
+            info["header_row"][table.sheet] = table.row_nos[header_idx]
+        for canon, j in hmap.canonical.items():
+            info["columns"].setdefault(canon, headers[j])
+        for j in hmap.unmapped:
+            if headers[j] and headers[j] not in info["unmapped"]:
+                info["unmapped"].append(headers[j])
+
+    if not builder.used:
+        raise SourceReadError(
+            "no usable sheet in workbook: no visible sheet has a header with an item-name column "
+            f"{f'in row {header_row}' if header_row else f'in its first {HEADER_SCAN_ROWS} rows'} "
+            f"(sheets: {', '.join(skipped)}); set sheet / header_row / [source.columns]"
+        )
+    if builder.n_rows == 0:
+        raise SourceReadError("no data rows: the JSON holds no objects" if is_json else "header only: no data rows")
+    return builder.frame(), info
+
+
+def _where(table: _Table, fmt: str) -> str:
+    return f"sheet {table.sheet!r}" if fmt in ("xlsx", "xls") else f"the {fmt} file"
+
+
+def _header_width(headers: list[str]) -> int:
+    """Trailing empty header cells are padding (Excel's used range, trailing commas), not columns."""
+    width = len(headers)
+    while width and not headers[width - 1]:
+        width -= 1
+    return width
+
+
+def _header_index(table: _Table, header_row: int | None, overrides: Mapping[str, str], *, must: bool) -> int | None:
+    """Row index of the header; None when a sheet has none and may be skipped (``must`` is False)."""
+    if header_row is not None:
+        try:
+            return table.row_nos.index(header_row)
+        except ValueError:
+            if not must:
+                return None
+            raise SourceReadError(
+                f"header_row = {header_row}: no row starts there in {table.sheet or 'the file'} "
+                f"({len(table.rows)} rows)"
+            ) from None
+    scan = [list(r) for r in table.rows[: HEADER_SCAN_ROWS * 3]]
+    _fill_merges(scan, table.merges, header_idx=len(scan))  # a merged header cell counts in every column
+    idx = find_header_row(scan, overrides, HEADER_SCAN_ROWS)
+    if idx is None and must:
+        raise SourceReadError(
+            f"no header with an item-name column found in the first {HEADER_SCAN_ROWS} rows"
+            f"{f' of sheet {table.sheet!r}' if table.sheet else ''}; set header_row / [source.columns]"
+        )
+    return idx
+
+
+def _fill_merges(rows: list[list[str]], merges: list[tuple[int, int, int, int]], header_idx: int) -> None:
+    """Give merged cells the value of their top-left cell where that is what the reader means.
+
+    At and above the header a merged range fills completely (a header spanning two columns names both).
+    Below it only vertical runs fill down (实施主体 merged over its items applies to each), and only into
+    rows with content of their own: a horizontal merge there is a section heading ('一、行政许可') that must
+    not become every cell of its row, and a merge running past the last item must not invent rows.
+    """
+    below = {r for r1, _, r2, _ in merges if r2 > header_idx for r in range(max(r1, header_idx + 1), r2 + 1)}
+    has_content = {r for r in below if r < len(rows) and "".join(rows[r]).strip(_STRIP)}
+    for r1, c1, r2, c2 in merges:
+        if r1 >= len(rows) or c1 >= len(rows[r1]):
+            continue
+        value = rows[r1][c1]
+        last_col = c2 if r1 <= header_idx else c1
+        for r in range(r1, min(r2, len(rows) - 1) + 1):
+            if r > header_idx and r not in has_content:
+                continue
+            for c in range(c1, min(last_col, len(rows[r]) - 1) + 1):
+                rows[r][c] = value
+
+
+class _FrameBuilder:
+    """Accumulates row-frame columns as plain lists; one DataFrame is made at the end (fast, no concat)."""
+
+    def __init__(self, source_id: str, max_cell_chars: int) -> None:
+        self.source_id = source_id
+        self.max_cell_chars = max_cell_chars
+        self.cols: dict[str, list] = {c: [] for c in ROW_FRAME_COLUMNS}
+        self.used = False
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.cols["row_no"])
+
+    def add(self, table: _Table, header_idx: int, keys: list[str], hmap: HeaderMap) -> None:
+        """Append a table's data rows.
+
+        The work is done column by column with C-level map/zip and a Python loop only over the few odd
+        rows (ragged, oversized, flagged while reading): a million-row CSV stays at a few seconds.
+        """
+        self.used = True
+        width = len(keys)
+        cap = self.max_cell_chars
+        first = header_idx + 1
+        rows = table.rows[first:]
+        # Cells per row: the header line's own count (>= width: padding after the named columns), or more
+        # when nearly every data row carries the same extra empty cells (a trailing delimiter).
+        span = len(table.rows[header_idx])
+        if rows:
+            common, count = Counter(map(len, rows)).most_common(1)[0]
+            if common > span and count >= 0.9 * len(rows):
+                span = common
+        ragged = [k for k, n in enumerate(map(len, rows)) if n != span]
+        cols = [_column(rows, j, guarded=bool(ragged)) for j in range(span)]
+        keep = list(map(any, zip(*cols, strict=True)))
+
+        problems = {i - first: found for i, found in table.problems.items() if i >= first}
+        raw_extra = {i - first: cells for i, cells in table.raw_extra.items() if i >= first}
+        odd = set(ragged)
+        for j in range(width, span):
+            odd.update(k for k, v in enumerate(cols[j]) if v is not None)
+        for k in (*problems, *raw_extra):
+            keep[k] = True
+        errors: dict[int, list[str]] = {}
+        for k in odd:
+            if not keep[k] and not any(c.strip(_STRIP) for c in rows[k][span:]):
+                continue  # a blank line is skipped, whatever its length
+            found = _width_errors(rows[k], width, span)
+            if found:
+                errors.setdefault(k, []).extend(found)
+                keep[k] = True
+        truncated: list[tuple[int, int]] = []
+        for j, col in enumerate(cols):
+            if max(map(len, filter(None, col)), default=0) > cap:
+                for k, v in enumerate(col):
+                    if v is not None and len(v) > cap:
+                        errors.setdefault(k, []).append(f"{_key(keys, j)}: cell longer than {cap} characters")
+                        col[k] = v[:cap]
+                        truncated.append((k, j))
+        for k, found_cells in problems.items():
+            errors.setdefault(k, []).extend(f"{_key(keys, j)}: {m}" for j, m in found_cells)
+
+        raw = list(map(dict, map(zip, repeat(keys), rows)))
+        for k in odd:
+            for j in range(width, len(rows[k])):
+                if rows[k][j].strip(_STRIP):
+                    raw[k][_key(keys, j)] = rows[k][j][:cap]
+        for k, j in truncated:
+            if j < width:
+                raw[k][keys[j]] = raw[k][keys[j]][:cap]
+        for k, cells in raw_extra.items():
+            raw[k].update(cells)
+
+        if hmap.unmapped:
+            names = [keys[j] for j in hmap.unmapped]
+            extra = [
+                {key: v for key, v in zip(names, vals, strict=True) if v is not None}
+                for vals in zip(*(cols[j] for j in hmap.unmapped), strict=True)
+            ]
+        else:
+            extra = [{} for _ in rows]
+        out = {
+            "sheet": [table.sheet] * len(rows),
+            "row_no": table.row_nos[first:],
+            "raw": raw,
+            "extra": extra,
+            "row_errors": [errors.get(k, []) for k in range(len(rows))],
+        }
+        for canon, column in FRAME_COLUMN.items():
+            j = hmap.canonical.get(canon)
+            out[column] = cols[j] if j is not None else [None] * len(rows)
+        everything = all(keep)
+        for column, values in out.items():
+            self.cols[column].extend(values if everything else compress(values, keep))
+
+    def frame(self) -> pd.DataFrame:
+        n = self.n_rows
+        data = {}
+        for name in ROW_FRAME_COLUMNS:
+            if name == "source_id":
+                data[name] = pd.Series([self.source_id] * n, dtype=object)
+            elif name == "row_no":
+                data[name] = pd.Series(self.cols[name], dtype="int64")
+            else:
+                data[name] = pd.Series(self.cols[name], dtype=object)
+        return pd.DataFrame(data, copy=False)  # copy=False keeps one block per column: no 2-D consolidation
+
+
+def _column(rows: list[list[str]], j: int, *, guarded: bool) -> list[str | None]:
+    """Cell j of every row, stripped; None for an empty or missing cell (``guarded``: rows may be short)."""
+    cells = [c[j] if j < len(c) else "" for c in rows] if guarded else map(itemgetter(j), rows)
+    return [v or None for v in map(str.strip, cells, repeat(_STRIP))]
+
+
+def _width_errors(cells: list[str], width: int, span: int) -> list[str]:
+    """A row longer than the others is a shifted record (an unquoted delimiter), even when its extra cell
+    is empty; a row padded with empty cells up to the usual count is fine; a row short of the named columns
+    is not."""
+    n = len(cells)
+    if n > span:
+        return [f"row: {n} cells but the header has {span}"]
+    if n < width:
+        return [f"row: {n} cells but the header has {width}"]
+    used = n
+    while used > width and not cells[used - 1].strip(_STRIP):
+        used -= 1
+    return [f"row: {used} cells but the header has {width}"] if used > width else []
+
+
+def _key(keys: list[str], j: int | None) -> str:
+    if j is None:
+        return "row"
+    return keys[j] if j < len(keys) else f"column {j + 1}"
+
+
+# ---- text decoding ---------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, encoding: str) -> tuple[str, str]:
+    """Decode text strictly: a wrong guess must fail loudly, never become mojibake in the output."""
+    enc = (encoding or "auto").strip().lower()
+    if enc == "auto":
+        text, used = _detect(data)
+        if text is None:
+            raise SourceReadError(f"binary data, not text: {_binary_hint(data)}")
+    else:
+        try:
+            name = codecs.lookup(enc).name
+        except LookupError:
+            raise SourceReadError(f"unknown encoding {encoding!r}") from None
+        if name == "utf-8":  # a BOM is not part of the text, whatever was declared
+            name = "utf-8-sig"
+        try:
+            text, used = data.decode(name), enc
+        except UnicodeDecodeError as exc:
+            _, other = _detect(data)
+            hint = f'; it decodes as {other}: set encoding = "{other}" or "auto"' if other else ""
+            bad = data[exc.start : exc.start + 1].hex()
+            raise SourceReadError(
+                f"cannot decode as declared encoding {encoding}: byte 0x{bad} at offset {exc.start}{hint}"
+            ) from None
+        if not name.startswith(("utf-8", "utf-16", "utf-32", "ascii")) and _is_utf8_text(data):
+            raise SourceReadError(
+                f"declared encoding {encoding} but the file is UTF-8 text; it would read as mojibake: "
+                'set encoding = "utf-8" or "auto"'
+            )
+    if "\x00" in text:
+        raise SourceReadError(f"binary data, not text: NUL bytes ({_binary_hint(data)})")
+    sample = text[:_SNIFF_CHARS]
+    if sum(ch in _CONTROL for ch in sample) > max(8, len(sample) // 100):
+        raise SourceReadError(f"binary data, not text: control characters ({_binary_hint(data)})")
+    return text, used
+
+
+def _detect(data: bytes) -> tuple[str | None, str | None]:
+    candidates = ["utf-8-sig", "gb18030"]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates.insert(0, "utf-16")
+    for enc in candidates:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if enc == "utf-8-sig" and not data.startswith(codecs.BOM_UTF8):
+            enc = "utf-8"
+        return text, enc
+    return None, None
+
+
+def _is_utf8_text(data: bytes) -> bool:
+    """Valid UTF-8 with a fair number of multi-byte characters: real GBK text is practically never that."""
+    if sum(b >= 0x80 for b in data[:_SNIFF_CHARS]) < 8:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _binary_hint(data: bytes) -> str:
+    if data.startswith(b"PK\x03\x04"):
+        return 'a zip archive, probably an xlsx workbook: set format = "xlsx"'
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return 'an OLE file, probably an xls workbook: set format = "xls"'
+    return f"{len(data)} bytes that decode as neither UTF-8 nor GB18030"
+
+
+# ---- CSV ---------------------------------------------------------------------------------------------
+
+
+def _csv_table(text: str, overrides: Mapping[str, str]) -> _Table:
+    """Parse with the C csv module; row_no is the physical line where each record starts.
+
+    When no record spans lines (the usual case) record k starts on line k + 1 and the numbers come for
+    free; only a file with multi-line cells is parsed a second time with per-record line tracking.
+    """
+    delimiter = _sniff_delimiter(text, overrides)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    try:
+        rows = list(reader)
+        if reader.line_num == len(rows):
+            return _Table(sheet="", rows=rows, row_nos=list(range(1, len(rows) + 1)))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+        row_nos: list[int] = []
+        last = 0
+        for _ in reader:
+            row_nos.append(last + 1)
+            last = reader.line_num
+    except csv.Error as exc:
+        raise SourceReadError(f"csv: line {reader.line_num}: {exc}") from exc
+    return _Table(sheet="", rows=rows, row_nos=row_nos)
+
+
+def _sniff_delimiter(text: str, overrides: Mapping[str, str]) -> str:
+    """The delimiter under which the sample has a recognisable header, else the most consistent one.
+
+    A header that maps to known columns is hard to produce by splitting on the wrong character, while a
+    plain consistency count can be fooled by cells full of ';' or '|'. Consistency (the most records with
+    the same number, >1, of fields) breaks ties and decides when no delimiter shows a header; title rows
+    have one field and legal-basis cells hold commas of their own, so raw character counts would not do.
+    """
+    sample = text[:_SNIFF_CHARS]
+    if len(text) > len(sample):
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    best, best_key = ",", (False, 0, 0)
+    for delim in _DELIMITERS:
+        if delim not in sample:
+            continue
+        try:
+            records = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delim) if r][:200]
+        except csv.Error:
+            continue
+        counts: dict[int, int] = {}
+        for record in records:
+            if len(record) > 1:
+                counts[len(record)] = counts.get(len(record), 0) + 1
+        header = find_header_row(records, overrides, HEADER_SCAN_ROWS)
+        mapped = 0 if header is None else map_headers(records[header], overrides).n_mapped
+        key = (header is not None, mapped, max(counts.values(), default=0))
+        if key > best_key:
+            best, best_key = delim, key
+    return best
+
+
+# ---- JSON ----------------------------------------------------------------------------------------------
+
+
+def _json_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _records_table(records: Iterable[tuple[int, object, str | None]]) -> _Table:
+    """(row_no, element, parse error) -> table whose first row is the union of keys in first-seen order."""
+    keys: dict[str, int] = {}
+    parsed: list[tuple[int, object, str | None]] = []
+    for row_no, element, error in records:
+        if isinstance(element, dict):
+            for key in element:
+                keys.setdefault(str(key), len(keys))
+        parsed.append((row_no, element, error))
+    header = list(keys)
+    if not header and not any(error is not None or element is not None for _, element, error in parsed):
+        raise SourceReadError("no data rows: the JSON holds no objects")
+    table = _Table(sheet="", rows=[header], row_nos=[0])
+    for i, (row_no, element, error) in enumerate(parsed, start=1):
+        if isinstance(element, dict):
+            cells = [""] * len(header)
+            for key, value in element.items():
+                cells[keys[str(key)]] = _json_cell(value)
+            table.rows.append(cells)
+        else:
+            table.rows.append([""] * len(header))
+            if error is not None:
+                table.raw_extra[i] = {"(line)": str(element)}
+                table.problems[i] = [(None, f"invalid JSON ({error})")]
+            else:
+                table.raw_extra[i] = {"(value)": _json_cell(element)}
+                table.problems[i] = [(None, f"element is {_json_kind(element)}, not an object")]
+        table.row_nos.append(row_no)
+    return table
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _json_table(text: str) -> _Table:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceReadError(f"invalid JSON: {exc}") from exc
+    elements = _find_records(doc)
+    return _records_table((i, element, None) for i, element in enumerate(elements, start=1))
+
+
+def _find_records(doc: object) -> list:
+    """The array of row objects: the document itself, or the one array of objects inside a wrapper
+    object such as ``{"code": 200, "data": {"records": […]}}`` (searched a few levels deep)."""
+    if isinstance(doc, list):
+        return doc
+    if not isinstance(doc, dict):
+        raise SourceReadError(f"JSON: expected an array of objects, found {_json_kind(doc)}")
+    level: list[tuple[str, object]] = [("", doc)]
+    for _ in range(4):
+        found: list[tuple[str, list]] = []
+        for path, value in level:
+            if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+                found.append((path, value))
+        if len(found) == 1:
+            return found[0][1]
+        if len(found) > 1:
+            names = ", ".join(path for path, _ in found)
+            raise SourceReadError(f"JSON: several arrays of objects ({names}); cannot tell which holds the rows")
+        level = [
+            (f"{path}.{key}" if path else str(key), value)
+            for path, obj in level
+            if isinstance(obj, dict)
+            for key, value in obj.items()
+        ]
+        if not level:
+            break
+    raise SourceReadError("JSON: no array of objects found")
+
+
+def _jsonl_table(text: str) -> _Table:
+    def records() -> Iterable[tuple[int, object, str | None]]:
+        for line_no, line in enumerate(text.split("\n"), start=1):
+            line = line.strip(_STRIP)
+            if not line:
+                continue
+            try:
+                yield line_no, json.loads(line), None
+            except json.JSONDecodeError as exc:
+                yield line_no, line, str(exc)
+            except RecursionError:
+                yield line_no, line, "nested too deeply"
+
+    table = _records_table(records())
+    if not table.rows[0] and table.problems:
+        first = next(iter(table.problems.values()))[0][1]
+        raise SourceReadError(f"JSONL: no line holds a JSON object; line {table.row_nos[1]}: {first}")
+    return table
+
+
+# ---- spreadsheets -----------------------------------------------------------------------------------
+
+
+def _cell_text(value: object) -> str:
+    """Excel cell value -> the text a reader sees: 12 not 12.0, dates without a midnight time."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_workbook(data: bytes, fmt: str, sheet: str | int | None) -> list[_Table]:
+    """Read by what the bytes are, not the name: portals serve xlsx files called .xls and the reverse."""
+    if data.startswith(b"PK\x03\x04"):
+        tables = _xlsx_tables(data)
+    elif data.startswith(b"\xd0\xcf\x11\xe0"):
+        tables = _xls_tables(data)
+    elif data.lstrip()[:1] == b"<":
+        raise SourceReadError(f"not a workbook: the .{fmt} file is HTML/XML text, not an Excel file")
+    else:
+        raise SourceReadError(f"not a workbook: the .{fmt} file is neither a zip (xlsx) nor an OLE (xls) file")
+    if sheet is None:
+        return tables
+    names = [t.sheet for t in tables]
+    if isinstance(sheet, int) and not isinstance(sheet, bool):
+        if not 0 <= sheet < len(tables):
+            raise SourceReadError(f"sheet index {sheet} out of range: the workbook has {len(tables)} sheets")
+        return [tables[sheet]]
+    wanted = str(sheet).strip()
+    for table in tables:
+        if table.sheet == wanted or table.sheet.strip() == wanted:
+            return [table]
+    raise SourceReadError(f"no sheet named {wanted!r}; sheets: {', '.join(names)}")
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse a zip bomb before openpyxl inflates it: the sizes in the zip directory bound what it reads."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise SourceReadError(f"not an xlsx workbook: broken zip archive ({exc})") from exc
+    with archive:
+        total = sum(member.file_size for member in archive.infolist())
+    if total > MAX_UNZIPPED_BYTES:
+        raise SourceReadError(
+            f"refused: the workbook unpacks to {total:,} bytes (limit {MAX_UNZIPPED_BYTES:,}); possible zip bomb"
+        )
+    if total > _RATIO_FLOOR_BYTES and total > MAX_ZIP_RATIO * len(data):
+        raise SourceReadError(
+            f"refused: the workbook unpacks to {total / len(data):.0f} times its size (limit {MAX_ZIP_RATIO}); "
+            "possible zip bomb"
+        )
+
+
+def _xlsx_tables(data: bytes) -> list[_Table]:
+    from openpyxl import load_workbook
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    _check_zip(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unsupported extensions (data validation, slicers) are irrelevant
+        try:
+            wb = load_workbook(io.BytesIO(data), read_only=False, data_only=False)
+        except Exception as exc:
+            raise SourceReadError(f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    tables = []
+    for ws in wb.worksheets:
+        table = _Table(sheet=ws.title, rows=[], row_nos=[], hidden=ws.sheet_state != "visible")
+        width = ws.max_column
+        for i, row in enumerate(ws.iter_rows(min_row=1, max_row=ws.max_row, min_col=1, max_col=width)):
+            cells = []
+            for j, cell in enumerate(row):
+                value = cell.value
+                if isinstance(value, ArrayFormula | DataTableFormula):
+                    value = getattr(value, "text", None) or "=" + type(value).__name__
+                if cell.data_type == "f" and value is not None:
+                    shown = str(value)
+                    if len(shown) > 60:
+                        shown = shown[:57] + "…"
+                    table.problems.setdefault(i, []).append((j, f"formula cell {shown} is not accepted"))
+                elif cell.data_type == "e":
+                    table.problems.setdefault(i, []).append((j, f"error cell {value}"))
+                cells.append(_cell_text(value))
+            table.rows.append(cells)
+            table.row_nos.append(i + 1)
+        table.merges = [(r.min_row - 1, r.min_col - 1, r.max_row - 1, r.max_col - 1) for r in ws.merged_cells.ranges]
+        tables.append(table)
+    wb.close()
+    return tables
+
+
+def _xls_tables(data: bytes) -> list[_Table]:
+    """BIFF workbooks via xlrd. xlrd gives formula results only, so formula cells cannot be flagged here."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, logfile=io.StringIO())
+    except Exception as exc:
+        raise SourceReadError(f"not a readable xls workbook ({type(exc).__name__}: {exc})") from exc
+    tables = []
+    for ws in book.sheets():
+        table = _Table(sheet=ws.name, rows=[], row_nos=[], hidden=ws.visibility != 0)
+        for i in range(ws.nrows):
+            cells = []
+            for j, cell in enumerate(ws.row(i)):
+                value = cell.value
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    with contextlib.suppress(xlrd.xldate.XLDateError, ValueError, OverflowError):
+                        value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
+                elif cell.ctype == xlrd.XL_CELL_ERROR:
+                    value = xlrd.error_text_from_code.get(value, f"#ERR{value}")
+                    table.problems.setdefault(i, []).append((j, f"error cell {value}"))
+                elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                    value = bool(value)
+                cells.append(_cell_text(value))
+            table.rows.append(cells)
+            table.row_nos.append(i + 1)
+        table.merges = [(r1, c1, r2 - 1, c2 - 1) for r1, r2, c1, c2 in ws.merged_cells]
+        tables.append(table)
+    return tables
