@@ -69,12 +69,12 @@ def test_sample_outputs_follow_the_contract(sample_out: Path) -> None:
         assert columns == TABLES[name].names, name
     provinces = sorted(p.name for p in (sample_out / "items").iterdir())
     assert provinces == ["province=210000", "province=510000"]
-    linked = duckdb.sql(f"select count(*) from read_parquet('{sample_out}/links.parquet')").fetchone()[0]
+    linked = duckdb.sql(f"select count(*) from read_parquet('{sample_out}/links.parquet')").fetchall()[0][0]
     assert linked > 100
     no_power = duckdb.sql(
         f"select count(*) from read_parquet('{sample_out}/items/**/*.parquet', hive_partitioning=true) "
         "where power_id is null"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert no_power == 0
 
 
@@ -152,5 +152,5 @@ def test_real_lists_load_completely(prefect_api, tmp_path: Path) -> None:
     codes = duckdb.sql(
         f"select count(*) from read_parquet('{tmp_path}/out/items/**/*.parquet', hive_partitioning=true) "
         "where source_id = 'sc-511602' and base_code is not null"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert codes == 1135
