@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: run test venv lint clean
+.PHONY: run test venv lint clean browser report-screenshot
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/powerlists run --manifest data/sample/sources.toml --out $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -ra
 
@@ -32,3 +32,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
+
+# Headless Chromium and CJK fonts for the report's browser tests (Debian packages; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || \
+	  { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+report-screenshot: $(STAMP) browser
+	$(BIN)/python scripts/report_screenshot.py $(OUT) docs/report.png

@@ -100,7 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--match-threshold", type=float, default=None, help="default fuzzy-link cut-off of the runs")
     serve.add_argument("--max-error-share", type=float, default=None, help="default max quarantined share of the runs")
     serve.set_defaults(func=_cmd_serve)
+
+    report = sub.add_parser("report", help="(re)render OUT/report.html and OUT/views.sql from an output folder")
+    report.add_argument("out", help="an output folder written by `powerlists run`")
+    report.set_defaults(func=_cmd_report)
     return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from transforms.report import render_report
+    from transforms.views import write_views
+
+    out = Path(args.out).resolve()
+    if not (out / "run.json").is_file():
+        print(f"powerlists: {out} is not an output folder (no run.json)", file=sys.stderr)
+        return 2
+    write_views(out)
+    print(render_report(out))
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

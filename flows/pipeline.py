@@ -42,10 +42,12 @@ from transforms.manifest import Manifest, SourceSpec, load_manifest
 from transforms.match import link_items
 from transforms.normalise import normalise
 from transforms.read import SourceReadError, read_rows
+from transforms.report import render_report
 from transforms.schema import FINDINGS, LINKS
 from transforms.summary import summarise
 from transforms.validate import validate
 from transforms.versions import current_source_ids
+from transforms.views import write_views
 from transforms.write import new_staging, output_lock, recover, swap_in, write_tables
 
 
@@ -541,6 +543,8 @@ def powerlists_run(
         outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
         run = _run_json(spec, results, started, clock, validation, matching, outcome)
         (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+        render_report(staging)
+        write_views(staging, root=out_path)
         swap_in(staging, out_path)
         _publish(run, out_path)
 
