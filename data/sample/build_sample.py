@@ -12,12 +12,14 @@ runs anywhere. Everything is seeded: a rerun writes byte-identical files. See PR
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import random
 import re
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from transforms.generate import (  # noqa: E402
     write_json,
     write_xlsx,
 )
+from transforms.normalise import normalise_name  # noqa: E402
 
 REALDATA = Path(os.environ.get("POWERLISTS_REALDATA", REPO / "data" / "realdata"))
 SC = HERE / "sichuan"
@@ -50,6 +53,9 @@ PROVINCE = SC / "510000_sichuan_province.csv"
 GUANGAN_CITY = SC / "511600_guangan_city.xlsx"
 YANJIANG = SC / "512002_yanjiang_district.csv"
 QIANFENG = SC / "511603_qianfeng_district.json"
+PROVINCE_V2 = SC / "510000_sichuan_province_2024.csv"
+GUANGAN_CITY_V2 = SC / "511600_guangan_city_2024.xlsx"
+QIANFENG_V2 = SC / "511603_qianfeng_district_2025.csv"
 
 ZIYANG_HEADER = ["序号", "所属事项", "事项名称", "事项编码", "事项类型", "实施主体", "办事指南链接", "deptCode"]
 GUANGAN_HEADER = ["实施部门", "所属事项", "事项名称", "事项编码", "事项类型", "办事指南链接", "deptCode"]
@@ -87,6 +93,7 @@ PROVINCE_DEPTS = {
 # basis (their codes are Liaoning's, so the code cell is left empty). The first one is devolved (下放)
 # but no lower list takes it up: the sample's 权力悬空 case.
 LIAONING_ITEMS = ("饮用水供水单位卫生许可", "义务兵家庭优待金给付", "优抚对象医疗保障", "建设工程施工合同登记")
+LIAONING_TYPE_CODES = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20")
 TRUTH_COLUMNS = (
     "child_source_id",
     "child_sheet",
@@ -220,7 +227,8 @@ def province_dept(county_dept: str) -> str:
     return "四川省" + PROVINCE_DEPTS.get(stem, stem)
 
 
-def build_derived() -> None:
+def build_derived() -> dict[str, SampleList]:
+    """Write the derived lists, truth.csv and bad_rows.csv; return every list by role (for the versions)."""
     rng = random.Random(2025)
     ziyang = read_ziyang()
     guangan = read_guangan()
@@ -548,6 +556,7 @@ def build_derived() -> None:
             ensure_ascii=False,
         )
     )
+    return {"ziyang": zy, "guangan_district": ga, "province": prov, "guangan_city": gc, "yanjiang": yj, "qianfeng": qf}
 
 
 def _relabel(dept: str, *prefixes: tuple[str, str]) -> str:
@@ -556,6 +565,492 @@ def _relabel(dept: str, *prefixes: tuple[str, str]) -> str:
         if dept.startswith(old):
             return new + dept[len(old) :]
     return dept
+
+
+# ------------------------------------------------------------------------------------------------------
+# Stage 3: later versions of three derived lists, and the changes they make (data/sample/versions.toml)
+# ------------------------------------------------------------------------------------------------------
+
+#: Version dates. The first versions' dates are made up like the lists themselves (they are derived).
+V1_DATES = {"510000": "2023-06-30", "511600": "2023-08-15", "511603": "2023-09-01"}
+V2_DATES = {"510000": "2024-09-30", "511600": "2024-11-20", "511603": "2025-01-15"}  # as in V2_SOURCES
+EXPECTED_COLUMNS = (
+    "jurisdiction_code",
+    "from_source_id",
+    "to_source_id",
+    "change",
+    "old_source_id",
+    "old_sheet",
+    "old_row_no",
+    "new_source_id",
+    "new_sheet",
+    "new_row_no",
+    "old_name",
+    "new_name",
+    "detail",
+)
+FINDING_COLUMNS = (
+    "kind",
+    "present",
+    "jurisdiction_code",
+    "source_id",
+    "sheet",
+    "row_no",
+    "other_jurisdiction_code",
+    "other_source_id",
+    "other_sheet",
+    "other_row_no",
+    "since",
+    "name",
+)
+GC_HEADER = ["序号", "事项名称", "事项编码", "职权类别", "实施部门"]
+
+
+@dataclass
+class Change:
+    """One expected row of changes.parquet, by list entries (row numbers are known once written)."""
+
+    change: str
+    old: Entry | None
+    new: Entry | None
+    detail: str = ""
+    new_list: SampleList | None = None  # level_changed: the other jurisdiction's list holding ``new``
+
+
+@dataclass
+class VersionPair:
+    old: SampleList
+    new: SampleList
+    changes: list[Change] = field(default_factory=list)
+    successor: dict[int, Entry] = field(default_factory=dict)
+
+    def carry(self, entry: Entry, **cells: object) -> Entry:
+        """Copy an old entry into the new version (same cells unless overridden); returns the copy."""
+        copy = Entry({**entry.cells, **cells}, code=str(cells.get("基本编码", entry.code)))
+        self.new.entries.append(copy)
+        self.successor[id(entry)] = copy
+        return copy
+
+    def now(self, entry: Entry) -> Entry:
+        """The new version's copy of an old entry."""
+        return self.successor[id(entry)]
+
+
+@dataclass
+class Designed:
+    """A finding the versions were built to raise (``present``) or, as its control, not to raise."""
+
+    kind: str
+    present: bool
+    subject: tuple[SampleList, Entry]
+    other_jurisdiction: str
+    other: tuple[SampleList, Entry] | None = None
+    since: str = ""
+
+
+def _pick(rng: random.Random, pool: list[Entry], n: int, used: set[int]) -> list[Entry]:
+    """``n`` entries of ``pool`` not used yet, in list order (so the script's output reads naturally)."""
+    free = [e for e in pool if id(e) not in used]
+    chosen = sorted(rng.sample(free, n), key=free.index)
+    used.update(id(e) for e in chosen)
+    return chosen
+
+
+def build_versions(lists: dict[str, SampleList]) -> tuple[list[VersionPair], list[Designed]]:
+    """Newer versions of 四川省, 广安市 and 前锋区 and the changes each makes (see PROVENANCE.md).
+
+    The province devolves, cancels, renames, retypes, moves, merges, splits, adds and removes items; the
+    city takes up two of its devolutions (承接), adds the item the province moved down, drops the
+    cancelled items, devolves two items of its own, merges a group of 办理项 and splits an item; the
+    district takes up one of the city's devolutions and drops the other (权力悬空), keeps one cancelled
+    item (cancelled_still_listed) and claims 承接 of an item nobody devolved. Picks are seeded, and every
+    membership test is by identity: two entries may hold equal cells.
+    """
+    rng = random.Random(2026)
+    zy, ga, prov, gc, qf = (lists[k] for k in ("ziyang", "guangan_district", "province", "guangan_city", "qianfeng"))
+    liaoning = json.loads(LIAONING.read_text(encoding="utf-8"))
+    used: set[int] = set()
+
+    def name(entry: Entry) -> str:
+        return str(entry.cells.get("事项名称") or entry.cells.get("权力名称") or "")
+
+    def unique_by_code(entries: list[Entry]) -> dict[str, Entry]:
+        counts = Counter(e.code for e in entries if e.code)
+        return {e.code: e for e in entries if e.code and counts[e.code] == 1}
+
+    def no_action(text: str) -> bool:
+        return not any(w in text for w in ("核发", "变更", "注销", "新办", "延续", "新申请"))
+
+    gc_live = [e for e in gc.entries if not e.bad]
+    qf_live = [e for e in qf.entries if not e.bad]
+    prov_of = unique_by_code([e for e in prov.entries if not e.bad])
+    gc_of, qf_of = unique_by_code(gc_live), unique_by_code(qf_live)
+    zy_codes, ga_codes, gc_codes = {e.code for e in zy.entries}, {e.code for e in ga.entries}, {e.code for e in gc_live}
+    by_name = {name(e): e for e in prov.entries if not e.bad}
+    plain = [
+        e
+        for e in prov.entries
+        if e.code and not e.bad and not e.cells["状态"] and "（" not in name(e) and e.code not in zy_codes
+    ]
+
+    # ---- what the province does (picked first: the lower lists follow it) ----------------------------
+    devolve = _pick(  # 广安市 v2 takes both up
+        rng,
+        [e for e in plain if e.code in gc_of and e.code not in qf_of and e.cells["事项类型"] == "行政许可"],
+        2,
+        used,
+    )
+    cancel = _pick(rng, [e for e in plain if e.code in gc_of and e.code in qf_of], 2, used)  # see 前锋区 below
+    rename = _pick(rng, [e for e in plain if "核发" in name(e)], 2, used)
+    retype = _pick(rng, [e for e in plain if "登记" in name(e) and e.cells["事项类型"] == "行政许可"], 2, used)
+    redept = _pick(  # drug items move from the market regulator to the drug regulator
+        rng,
+        [
+            e
+            for e in prov.entries
+            if ("药品" in name(e) or "医疗器械" in name(e))
+            and "非药品" not in name(e)
+            and e.cells["实施主体"] == "四川省市场监督管理局"
+            and not e.bad
+            and not e.cells["状态"]
+            and e.code
+        ],
+        2,
+        used,
+    )
+    rebasis = _pick(rng, [e for e in plain if name(e).startswith("食品")] or plain, 1, used)[0]
+    drop = _pick(rng, [e for e in plain if e.code not in gc_codes and e.code in ga_codes], 1, used)[0]
+    split = _pick(rng, [e for e in plain if name(e).endswith(("许可", "审批")) and no_action(name(e))], 1, used)[0]
+    neighbours = [
+        (a, b)
+        for a, b in itertools.pairwise(plain)
+        if a.cells["实施主体"] == b.cells["实施主体"]
+        and a.cells["事项类型"] == b.cells["事项类型"]
+        and all(6 <= len(name(x)) <= 16 and id(x) not in used and x.code not in gc_codes for x in (a, b))
+    ]
+    merge_a, merge_b = neighbours[rng.randrange(len(neighbours))]
+    used.update((id(merge_a), id(merge_b)))
+    moved = by_name["优抚对象医疗保障"]  # removed here, added by 广安市: level_changed
+    newly_devolved = by_name["建设工程施工合同登记"]  # taken up by no lower list
+    basis_revised = by_name["义务兵家庭优待金给付"]
+    additions = [r for r in liaoning if r["事项名称"] in ("特种设备检验、检测机构核准", "远洋渔业企业年审")]
+
+    p = VersionPair(prov, SampleList("sc-510000-province-v2", "510000", PROVINCE_V2))
+    status_of = {id(e): "下放" for e in [*devolve, newly_devolved]} | {id(e): "取消" for e in cancel}
+    rename_ids, retype_ids, redept_ids = ({id(e) for e in group} for group in (rename, retype, redept))
+    for entry in prov.entries:
+        key = id(entry)
+        if entry.bad or entry is merge_b:
+            continue
+        if entry is moved:
+            p.changes.append(Change("level_changed", entry, None, "层级调整: 四川省（省级）→ 广安市（市级）"))
+        elif entry is drop:
+            p.changes.append(Change("removed", entry, None))
+        elif key in status_of:
+            new = p.carry(entry, 状态=status_of[key])
+            p.changes.append(Change("status_changed", entry, new, f"状态: 未注明 → {status_of[key]}"))
+        elif key in rename_ids:
+            new = p.carry(entry, 事项名称=name(entry).replace("核发", "审批"))
+            p.changes.append(Change("renamed", entry, new, _renamed(entry, new)))
+        elif key in retype_ids:
+            new = p.carry(entry, 事项类型="行政确认")
+            p.changes.append(Change("type_changed", entry, new, "权力类型: 行政许可 → 行政确认"))
+        elif key in redept_ids:
+            new = p.carry(entry, 实施主体="四川省药品监督管理局")
+            detail = f"实施主体: {entry.cells['实施主体']} → 四川省药品监督管理局"
+            p.changes.append(Change("department_changed", entry, new, detail))
+        elif entry is rebasis:
+            basis = "《中华人民共和国食品安全法》第三十五条"
+            new = p.carry(entry, 设定依据=basis)
+            p.changes.append(Change("basis_changed", entry, new, f"设定依据: （空） → {basis}"))
+        elif entry is basis_revised:
+            basis = str(entry.cells["设定依据"]).replace(
+                "《军人抚恤优待条例》", "《军人抚恤优待条例》（2024年修订）", 1
+            )
+            new = p.carry(entry, 设定依据=basis)
+            p.changes.append(Change("basis_changed", entry, new))  # detail: shortened by the transform
+        elif entry is split:
+            for i, sub in enumerate(("新申请", "变更", "注销"), start=1):
+                # the sub-items' codes extend the main code with a 办理项 segment
+                new = p.carry(entry, 事项名称=sub_item_name(name(entry), sub, "full"), 基本编码=f"{entry.code}{i:02d}")
+                p.changes.append(Change("split", entry, new, f"拆分: 「{name(entry)}」→ 3 项"))
+        elif entry is merge_a:
+            joined = f"{name(merge_a)}、{name(merge_b)}"
+            new = p.carry(entry, 事项名称=joined)  # keeps the first item's code
+            p.changes.extend(Change("merged", old, new, f"合并: 2 项 → 「{joined}」") for old in (merge_a, merge_b))
+        else:
+            p.carry(entry)
+    for rec in additions:
+        new = Entry(
+            {
+                "事项名称": rec["事项名称"],
+                "基本编码": "",
+                "事项类型": TYPES[LIAONING_TYPE_CODES.index(rec["事项类型"])],
+                "实施主体": "四川省市场监督管理局" if "特种设备" in rec["事项名称"] else "四川省农业农村厅",
+                "设定依据": " ".join(rec["依据"].split()),
+                "状态": "",
+            }
+        )
+        p.new.entries.append(new)
+        p.changes.append(Change("added", None, new))
+
+    # ---- 广安市 v2: takes up two devolutions, adds the moved item, drops the cancelled ones, and more ----
+    c = VersionPair(gc, SampleList("sc-511600-guangan-v2", "511600", GUANGAN_CITY_V2, sheet="权责清单"))
+    take_up = {id(gc_of[e.code]) for e in devolve}
+    drop_city = {id(gc_of[e.code]) for e in cancel}
+    city_used = take_up | drop_city
+    hand_down = _pick(  # devolved by the city to its districts; 前锋区 takes up the first only
+        rng,
+        [
+            gc_of[k]
+            for k in sorted(qf_of)
+            if k in gc_of and k in prov_of and not prov_of[k].cells["状态"] and id(prov_of[k]) not in used
+        ],
+        2,
+        city_used,
+    )
+    pool = [e for e in gc_live if e.cells["事项编码"] and e.code not in qf_of]
+    city_rename = _pick(rng, [e for e in pool if name(e).endswith("审批") and no_action(name(e))], 2, city_used)
+    city_retype = _pick(rng, [e for e in pool if e.cells["职权类别"] == "公共服务"], 1, city_used)[0]
+    city_redept = _pick(rng, [e for e in pool if e.cells["实施部门"] == "市行政审批局"], 2, city_used)
+    city_split = _pick(
+        rng,
+        [
+            e
+            for e in pool
+            if e.cells["职权类别"] == "行政许可"
+            and name(e).endswith("许可")
+            and "（" not in name(e)
+            and "(" not in name(e)
+            and no_action(name(e))
+        ],
+        1,
+        city_used,
+    )[0]
+    group = [e for e in gc_live if name(e).startswith("道路客运班线经营许可证明")]
+    city_used.update(id(e) for e in group)
+    city_add = rng.choice([e for e in zy.entries if e.code not in ga_codes and e.code not in gc_codes])
+    hand_down_ids = {id(e) for e in hand_down}
+    city_rename_ids, city_redept_ids = {id(e) for e in city_rename}, {id(e) for e in city_redept}
+    for entry in gc_live:
+        key = id(entry)
+        if key in drop_city:
+            c.changes.append(Change("removed", entry, None))
+        elif key in take_up or key in hand_down_ids:
+            status = "承接" if key in take_up else "下放"
+            new = c.carry(entry, 调整情况=status)
+            c.changes.append(Change("status_changed", entry, new, f"状态: 未注明 → {status}"))
+        elif key in city_rename_ids:
+            new = c.carry(entry, 事项名称=name(entry).removesuffix("审批") + "许可")
+            c.changes.append(Change("renamed", entry, new, _renamed(entry, new)))
+        elif entry is city_retype:
+            new = c.carry(entry, 职权类别="行政给付")
+            c.changes.append(Change("type_changed", entry, new, "权力类型: 公共服务 → 行政给付"))
+        elif key in city_redept_ids:
+            new = c.carry(entry, 实施部门="市政务服务管理局")
+            c.changes.append(Change("department_changed", entry, new, "实施主体: 市行政审批局 → 市政务服务管理局"))
+        elif entry is city_split:
+            for sub in ("新申请", "变更", "注销"):
+                new = c.carry(entry, 事项名称=sub_item_name(name(entry), sub, "full"), 事项编码="")
+                c.changes.append(Change("split", entry, new, f"拆分: 「{name(entry)}」→ 3 项"))
+        elif entry is group[0]:  # the 办理项 rows become their main item, which has no code of its own yet
+            new = c.carry(entry, 事项名称="道路客运班线经营许可证明", 事项编码="")
+            detail = f"合并: {len(group)} 项 → 「道路客运班线经营许可证明」"
+            c.changes.extend(Change("merged", old, new, detail) for old in group)
+        elif any(entry is g for g in group):
+            continue
+        else:
+            c.carry(entry)
+    received = Entry(
+        {
+            "事项名称": "优抚对象医疗保障",
+            "职权类别": moved.cells["事项类型"],
+            "实施部门": "市退役军人事务局",
+            "调整情况": "承接",
+        }
+    )
+    from_ziyang = Entry(
+        {
+            "事项名称": half_width_brackets(name(city_add)),
+            "事项编码": city_add.code,
+            "职权类别": TYPES[SICHUAN_TASK_TYPE[str(city_add.cells["事项类型"])]],
+            "实施部门": "广安市市场监督管理局",
+        },
+        code=city_add.code,
+    )
+    for new in (received, from_ziyang):
+        c.new.entries.append(new)
+        c.changes.append(Change("added", None, new))
+    level = next(ch for ch in p.changes if ch.change == "level_changed")
+    level.new, level.new_list = received, c.new
+
+    # ---- 前锋区 v2: takes up one of the city's devolutions, drops the other, keeps a cancelled item -------
+    q = VersionPair(qf, SampleList("sc-511603-qianfeng-v2", "511603", QIANFENG_V2))
+    keep_cancelled, drop_cancelled = qf_of[cancel[0].code], qf_of[cancel[1].code]
+    take, leave = qf_of[hand_down[0].code], qf_of[hand_down[1].code]
+    district_used = {id(e) for e in (keep_cancelled, drop_cancelled, take, leave)}
+    claimed = _pick(  # 承接 of an item that 广安市 and 四川省 still hold and never devolved
+        rng,
+        [
+            qf_of[k]
+            for k in sorted(qf_of)
+            if k in gc_of
+            and k in prov_of
+            and id(gc_of[k]) not in city_used
+            and id(prov_of[k]) not in used
+            and not prov_of[k].cells["状态"]
+            and not qf_of[k].cells["下放情况"]
+        ],
+        1,
+        district_used,
+    )[0]
+    reworded = _pick(
+        rng, [e for e in qf_live if name(e).startswith("对") and name(e).endswith("的处罚")], 1, district_used
+    )[0]
+    local = rng.choice([e for e in ga.entries if e.code and e.code not in gc_codes and e.code != drop.code])
+    for entry in qf_live:
+        if entry is drop_cancelled or entry is leave:
+            q.changes.append(Change("removed", entry, None))
+        elif entry is take or entry is claimed:
+            new = q.carry(entry, 下放情况="承接")
+            q.changes.append(Change("status_changed", entry, new, "状态: 未注明 → 承接"))
+        elif entry is reworded:
+            new = q.carry(entry, 权力名称=name(entry).removesuffix("的处罚").removesuffix("行为") + "行为的行政处罚")
+            q.changes.append(Change("renamed", entry, new, _renamed(entry, new)))
+        else:
+            q.carry(entry)
+    added = Entry(
+        {
+            "权力名称": name(local),
+            "权力类型": TYPES[SICHUAN_TASK_TYPE[str(local.cells["事项类型"])]].replace("行政许可", "许可"),
+            "责任部门": _relabel(str(local.cells["实施部门"]), ("广安区", "前锋区"), ("区", "区")),
+            "下放情况": "",
+        }
+    )
+    q.new.entries.append(added)
+    q.changes.append(Change("added", None, added))
+
+    pv, cv, qv = p.new, c.new, q.new
+    d1, d2c, d2p = V1_DATES["510000"], V2_DATES["511600"], V2_DATES["510000"]
+    designed = [
+        Designed("devolved_not_received", True, (pv, p.now(newly_devolved)), "511600", since=d2p),
+        Designed("devolved_not_received", True, (pv, p.now(newly_devolved)), "512000", since=d2p),
+        Designed("devolved_not_received", True, (pv, p.now(by_name[LIAONING_ITEMS[0]])), "511600", since=d1),
+        Designed("devolved_not_received", True, (prov, moved), "512000", since=d2p),
+        Designed("devolved_not_received", True, (cv, c.now(gc_of[hand_down[1].code])), "511603", since=d2c),
+        *(Designed("devolved_not_received", False, (pv, p.now(e)), "511600") for e in devolve),
+        Designed("devolved_not_received", False, (prov, moved), "511600"),
+        Designed("devolved_not_received", False, (cv, c.now(gc_of[hand_down[0].code])), "511603"),
+        Designed("cancelled_still_listed", True, (qv, q.now(keep_cancelled)), "510000", (pv, p.now(cancel[0])), d2p),
+        Designed("received_without_devolution", True, (qv, q.now(claimed)), "511600", (cv, c.now(gc_of[claimed.code]))),
+        *(Designed("received_without_devolution", False, (cv, c.now(gc_of[e.code])), "510000") for e in devolve),
+        Designed("received_without_devolution", False, (cv, received), "510000"),
+        Designed("received_without_devolution", False, (qv, q.now(take)), "511600"),
+    ]
+    return [p, c, q], designed
+
+
+def _renamed(old: Entry, new: Entry) -> str:
+    """The transform's ``renamed`` detail: both names as normalised (what ``name_norm`` holds)."""
+    before = old.cells.get("事项名称") or old.cells.get("权力名称")
+    after = new.cells.get("事项名称") or new.cells.get("权力名称")
+    return f"名称: {normalise_name(str(before))} → {normalise_name(str(after))}"
+
+
+def write_versions(pairs: list[VersionPair], designed: list[Designed]) -> None:
+    """Write the three newer lists, expected_changes.csv and expected_findings.csv (by row numbers)."""
+    p, c, q = pairs
+    rows = []
+    for i, entry in enumerate(p.new.entries):
+        entry.row_no = i + 2
+        cells = entry.cells
+        rows.append(
+            [str(i + 1)]
+            + [cells.get(h, "") for h in ("事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态")]
+        )
+    write_csv(
+        PROVINCE_V2,
+        ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态"],
+        rows,
+        encoding="utf-8-sig",
+    )
+
+    header = [*GC_HEADER, "调整情况"]
+    rows = []
+    for i, entry in enumerate(c.new.entries):
+        entry.row_no = i + 3
+        rows.append([str(i + 1)] + [entry.cells.get(h, "") for h in header[1:]])
+    write_xlsx(
+        GUANGAN_CITY_V2, header, rows, sheet=c.new.sheet, title_rows=["广安市行政职权事项目录（2024年动态调整）"]
+    )
+
+    header = ["序号", "权力名称", "权力类型", "责任部门", "下放情况"]
+    rows = []
+    for i, entry in enumerate(q.new.entries):
+        entry.row_no = i + 2
+        rows.append([str(i + 1)] + [entry.cells.get(h, "") for h in header[1:]])
+    write_csv(QIANFENG_V2, header, rows, encoding="gb18030")
+
+    expected = []
+    for pair in pairs:
+        for change in pair.changes:
+            new_list = change.new_list or pair.new
+            old, new = change.old, change.new
+            expected.append(
+                (
+                    pair.new.jurisdiction,
+                    pair.old.source_id,
+                    pair.new.source_id,
+                    change.change,
+                    pair.old.source_id if old else "",
+                    pair.old.sheet if old else "",
+                    str(old.row_no) if old else "",
+                    new_list.source_id if new else "",
+                    new_list.sheet if new else "",
+                    str(new.row_no) if new else "",
+                    _shown(old) if old else "",
+                    _shown(new) if new else "",
+                    change.detail,
+                )
+            )
+    expected.sort()
+    with (HERE / "expected_changes.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(EXPECTED_COLUMNS)
+        writer.writerows(expected)
+    findings = []
+    for d in designed:
+        (s_list, s_entry), other = d.subject, d.other
+        findings.append(
+            (
+                d.kind,
+                "yes" if d.present else "no",
+                s_list.jurisdiction,
+                s_list.source_id,
+                s_list.sheet,
+                str(s_entry.row_no),
+                d.other_jurisdiction,
+                other[0].source_id if other else "",
+                other[0].sheet if other else "",
+                str(other[1].row_no) if other else "",
+                d.since,
+                _shown(s_entry),
+            )
+        )
+    with (HERE / "expected_findings.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FINDING_COLUMNS)
+        writer.writerows(findings)
+    print(
+        json.dumps(
+            {pair.new.source_id: len(pair.new.entries) for pair in pairs} | {"expected_changes": len(expected)},
+            ensure_ascii=False,
+        )
+    )
+
+
+def _shown(entry: Entry) -> str:
+    return str(entry.cells.get("事项名称") or entry.cells.get("权力名称") or "")
 
 
 MANIFEST = """\
@@ -615,10 +1110,65 @@ licence = "none stated in the repository; item data: public government informati
 """
 
 
+V2_SOURCES = """
+[[source]]
+id = "sc-510000-province-v2"
+jurisdiction = "510000"
+path = "sichuan/510000_sichuan_province_2024.csv"
+published = 2024-09-30
+title = "四川省行政职权事项目录（2024年动态调整，派生示例）"
+
+[[source]]
+id = "sc-511600-guangan-v2"
+jurisdiction = "511600"
+path = "sichuan/511600_guangan_city_2024.xlsx"
+published = 2024-11-20
+title = "广安市行政职权事项目录（2024年动态调整，派生示例）"
+
+[[source]]
+id = "sc-511603-qianfeng-v2"
+jurisdiction = "511603"
+path = "sichuan/511603_qianfeng_district_2025.csv"
+published = 2025-01-15
+title = "前锋区权力清单（2025年，派生示例）"
+"""
+
+
+def versions_manifest() -> str:
+    """sources.toml's seven lists, three of them dated as first versions, plus their newer versions.
+
+    A manifest of its own because sources.toml is what the cross-level truth (truth.csv) scores: with
+    the newer lists in it, matching (current versions only) would no longer see the lists the truth
+    names, and the older versions' items would carry no power_id.
+    """
+    text = MANIFEST.replace(
+        "# The bundled sample: real Sichuan/Liaoning lists plus lists derived from them (see PROVENANCE.md).\n"
+        "# Written by data/sample/build_sample.py. truth.csv holds the true cross-level links, bad_rows.csv the\n"
+        "# rows that must be quarantined. No published dates: the real lists' collection dates are not known.\n",
+        "# The bundled sample with versions: sources.toml plus newer versions of 四川省, 广安市 and 前锋区 (see\n"
+        '# PROVENANCE.md, "Versions"). Written by data/sample/build_sample.py; expected_changes.csv holds the\n'
+        "# changes between the versions. The first versions' dates are made up, as the derived lists are.\n",
+    ).replace('name = "sichuan-sample"', 'name = "sichuan-sample-versions"')
+    for source_id, code in (
+        ("sc-510000-province-derived", "510000"),
+        ("sc-511600-guangan-derived", "511600"),
+        ("sc-511603-qianfeng-derived", "511603"),
+    ):
+        block = f'id = "{source_id}"\njurisdiction = "{code}"\n'
+        assert block in text, source_id
+        path_line = text[text.index(block) + len(block) :].split("\n", 1)[0]
+        text = text.replace(block + path_line + "\n", block + path_line + f"\npublished = {V1_DATES[code]}\n")
+    for code, date in V2_DATES.items():
+        assert f'jurisdiction = "{code}"\npath = ' in V2_SOURCES and f"published = {date}" in V2_SOURCES, code
+    return text + V2_SOURCES
+
+
 def main() -> int:
     stage_real()
-    build_derived()
+    lists = build_derived()
     (HERE / "sources.toml").write_text(MANIFEST, encoding="utf-8")
+    write_versions(*build_versions(lists))
+    (HERE / "versions.toml").write_text(versions_manifest(), encoding="utf-8")
     return 0
 
 
