@@ -51,6 +51,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             out=str(out),
             match_threshold=args.match_threshold,
             max_error_share=args.max_error_share,
+            previous=args.previous,
         )
         status = 0
     except RunFailed:
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="share of quarantined rows above which the run fails with exit code 1 (default: manifest's, else 0.2)",
+    )
+    run.add_argument(
+        "--previous",
+        default=None,
+        help="an earlier output folder to record changes against (default: the output being replaced)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -28,6 +28,16 @@ from flows.artifacts import publish_artifacts
 from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
 from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
 from transforms import __version__
+from transforms.basis import citations_table
+from transforms.changes import (
+    combine_changes,
+    combine_findings,
+    default_as_of,
+    diff_against_previous,
+    diff_versions,
+    find_over_time,
+    load_previous_items,
+)
 from transforms.consolidate import consolidate
 from transforms.findings import find_cross_level
 from transforms.items import (
@@ -42,11 +52,12 @@ from transforms.manifest import Manifest, SourceSpec, load_manifest
 from transforms.match import link_items
 from transforms.normalise import normalise
 from transforms.read import SourceReadError, read_rows
+from transforms.reform import find_reform, reform_tables
 from transforms.report import render_report
-from transforms.schema import FINDINGS, LINKS
+from transforms.schema import CHANGES, FINDINGS, LINKS
 from transforms.summary import summarise
 from transforms.validate import validate
-from transforms.versions import current_source_ids
+from transforms.versions import current_source_ids, version_chains
 from transforms.views import write_views
 from transforms.write import new_staging, output_lock, recover, swap_in, write_tables
 
@@ -293,6 +304,7 @@ def build_outputs(
     clock: StageClock,
     threshold: float,
     cache: RunCache | None = None,
+    previous_items: pd.DataFrame | None = None,
 ) -> tuple[dict[str, pa.Table], dict[str, Any], dict[str, Any]]:
     """Everything after reading: validate, assemble, match, consolidate, find; returns tables.
 
@@ -349,19 +361,23 @@ def build_outputs(
             tables["items"] = tables["items"].set_column(
                 tables["items"].schema.get_field_index("power_id"),
                 "power_id",
-                pa.array(items_power.tolist(), pa.string()),
+                pa.array(items_power.tolist(), pa.string(), from_pandas=True),
             )
         tables["links"] = links
+    with clock.stage("changes"):
+        tables["changes"] = track_changes(manifest, registry, items, previous_items, threshold)
     with clock.stage("findings"):
-        found = [find_cross_level(current, links, registry)] if len(current) else []
-        failures = source_failure_findings(manifest, results)
-        if failures.num_rows:
-            found.append(failures)
-        if found:
-            tables["findings"] = pa.concat_tables(found)
+        tables["findings"] = all_findings(
+            manifest, registry, results, items, current, links, tables["changes"], threshold
+        )
     with clock.stage("summarise"):
-        if len(items):
+        if len(current):
             tables["summary"] = summarise(current)
+            tables["citations"] = citations_table(current)
+            for name, table in reform_tables(
+                current, links, registry, changes=tables["changes"], all_items=items
+            ).items():
+                tables[f"reform/{name}"] = table
     methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
     matching = {
         "threshold": threshold,
@@ -369,6 +385,60 @@ def build_outputs(
         "provinces": provinces,
     }
     return {k: v for k, v in tables.items() if v is not None}, validation, matching
+
+
+def _previous_items(previous: str | None, last_output: Path | None) -> pd.DataFrame | None:
+    """Items of the output to compare with: an explicit folder, else the one being replaced."""
+    if previous is not None:
+        return load_previous_items(Path(previous))
+    if last_output is not None and (last_output / "items").is_dir():
+        return load_previous_items(last_output)
+    return None
+
+
+def track_changes(
+    manifest: Manifest,
+    registry: Registry,
+    items: pd.DataFrame,
+    previous_items: pd.DataFrame | None,
+    threshold: float,
+) -> pa.Table:
+    """Changes between consecutive versions in this manifest, and against a previous output."""
+    if not len(items):
+        return CHANGES.empty_table()
+    parts = [diff_versions(items, version_chains(manifest.sources), registry, threshold=threshold)]
+    if previous_items is not None and len(previous_items):
+        parts.append(diff_against_previous(items, previous_items, registry, threshold=threshold))
+    return combine_changes(*parts)
+
+
+_FINDING_ORDER = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
+
+
+def all_findings(
+    manifest: Manifest,
+    registry: Registry,
+    results: list[SourceResult],
+    items: pd.DataFrame,
+    current: pd.DataFrame,
+    links: pa.Table,
+    changes: pa.Table,
+    threshold: float,
+) -> pa.Table:
+    """Every finding kind: cross-level (one version), over time (versions), reform rules, failed sources.
+
+    Days outstanding are counted up to the newest list date, not today, so that the same inputs give
+    the same bytes.
+    """
+    found = [source_failure_findings(manifest, results)]
+    if len(current):
+        cross_level = find_cross_level(current, links, registry)
+        as_of = default_as_of(manifest.sources)
+        if as_of is not None:
+            over_time = find_over_time(items, links, changes, registry, as_of, threshold=threshold)
+            cross_level = combine_findings(cross_level, over_time)
+        found += [cross_level, find_reform(current, links, registry)]
+    return pa.concat_tables(found).sort_by([(c, "ascending") for c in _FINDING_ORDER], null_placement="at_start")
 
 
 @task(name="match-province", task_run_name="match-{province}", cache_policy=NO_CACHE)
@@ -476,6 +546,8 @@ def powerlists_run(
     fetch_timeout_s: float = 60.0,
     fetch_max_mb: float = 200.0,
     fetch_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+    previous: str | None = None,
+    compare_with_last: bool = True,
 ) -> dict[str, Any]:
     """Ingest every source of ``manifest``, validate, link across levels and write ``out``.
 
@@ -487,6 +559,11 @@ def powerlists_run(
     ``fetch_timeout_s``, a size cap of ``fetch_max_mb`` and up to 3 retries with exponential backoff
     starting at ``fetch_retry_delay_s``. Sources and provinces unchanged since the previous run into
     the same ``out`` are reused from its cache (``OUT/.cache``, see ``flows.incremental``).
+
+    ``changes`` records what changed between versions in the manifest and against ``previous`` (an
+    earlier output folder); when ``previous`` is not given and ``compare_with_last`` is true, the
+    output being replaced is the previous one, so a scheduled run always reports what changed since
+    the last successful run.
     """
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
@@ -524,7 +601,11 @@ def powerlists_run(
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
 
-            tables, validation, matching = build_outputs(spec, registry, results, staging, clock, threshold, cache)
+            with clock.stage("previous"):
+                previous_items = _previous_items(previous, out_path if compare_with_last else None)
+            tables, validation, matching = build_outputs(
+                spec, registry, results, staging, clock, threshold, cache, previous_items
+            )
             with clock.stage("write"):
                 write_tables(tables, staging)
         except BaseException:

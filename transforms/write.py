@@ -60,7 +60,11 @@ def write_items(items: pa.Table, folder: Path) -> None:
 
 
 def write_tables(tables: dict[str, pa.Table], folder: Path) -> None:
-    """Every contract table; a missing one is written empty so queries never meet a missing file."""
+    """Every contract table (a missing one is written empty so queries never meet a missing file),
+    then any further table (``citations``, ``reform/…``) as ``<name>.parquet``."""
+    for name, table in tables.items():
+        if name not in TABLES:
+            write_parquet(table, folder / f"{name}.parquet")
     for name, schema in TABLES.items():
         table = tables.get(name, schema.empty_table())
         if not table.schema.equals(schema):
