@@ -51,7 +51,7 @@ from transforms.jurisdictions import NATIONAL, Registry, load_registry
 from transforms.manifest import Manifest, SourceSpec, load_manifest
 from transforms.match import link_items
 from transforms.normalise import normalise
-from transforms.read import SourceReadError, read_rows
+from transforms.read import SourceReadError, read_rows, read_source_file
 from transforms.reform import find_reform, reform_tables
 from transforms.report import render_report
 from transforms.schema import CHANGES, FINDINGS, LINKS
@@ -111,10 +111,10 @@ class StageClock:
 def source_bytes(spec: SourceSpec, downloaded: str | None = None) -> bytes:
     """The source's bytes: its file, or for a ``url`` source the copy the fetch stage stored."""
     if downloaded is not None:
-        return Path(downloaded).read_bytes()
+        return read_source_file(downloaded)
     if spec.path is None:
         raise SourceReadError(f"{spec.url}: HTTP sources are fetched by the fetch stage")
-    return spec.path.read_bytes()
+    return read_source_file(spec.path)  # refuses a file over the size cap before reading it
 
 
 @task(name="read-source", task_run_name="read-{spec.id}", cache_policy=NO_CACHE)
@@ -133,6 +133,8 @@ def read_source(
         data = source_bytes(spec, downloaded)
     except OSError as exc:
         return SourceResult(spec, None, error=f"cannot read {spec.location}: {exc}")
+    except SourceReadError as exc:
+        return SourceResult(spec, None, error=f"{spec.location}: {exc}")
     digest = hashlib.sha256(data).hexdigest()
     key = source_key(spec, digest, registry) if cache is not None and registry is not None else None
     if key is not None and cache is not None and (hit := cache.get_source(key)) is not None:

@@ -11,6 +11,7 @@ only a source that cannot be read at all raises :class:`SourceReadError`.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import csv
@@ -18,6 +19,7 @@ import datetime as dt
 import gc
 import io
 import json
+import re
 import sys
 import warnings
 import zipfile
@@ -26,6 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import itemgetter
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -44,6 +48,17 @@ FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl")
 HEADER_SCAN_ROWS = 20
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 100
+# A list file larger than this is an export gone wrong or an attack; refused before it is read into memory.
+MAX_SOURCE_BYTES = 200 * 1024 * 1024
+# One CSV/JSONL line (record) longer than this is refused before the text is decoded: no list row is that
+# long (32k-character cells in forty columns are ~4 MB), and decoding and splitting it would cost several times
+# its size in memory. Multi-line quoted cells are bounded by MAX_SOURCE_BYTES and max_cell_chars instead.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+# Cells a workbook may make us hold (per row: up to its last used column), and merged cells it may declare.
+# openpyxl creates an object per merged cell on load and ``iter_rows`` one per empty cell of the used range,
+# so a 5 KB file with one cell at XFD1048576 or one merge A1:XFD1048576 would need gigabytes.
+MAX_WORKBOOK_CELLS = 10_000_000
+MAX_MERGED_CELLS = 1_000_000
 # below this many unpacked bytes a high ratio cannot hurt, and tiny XML parts compress very well
 _RATIO_FLOOR_BYTES = 10 * 1024 * 1024
 
@@ -75,6 +90,8 @@ class _Table:
     # (first row, first col, last row, last col), 0-based inclusive: merged ranges of a spreadsheet
     merges: list[tuple[int, int, int, int]] = field(default_factory=list)
     hidden: bool = False
+    # rows end at their last used cell and blank rows are left out (xlsx): padded once the header is known
+    sparse: bool = False
 
 
 def read_rows(
@@ -87,6 +104,7 @@ def read_rows(
     header_row: int | None = None,
     columns: dict[str, str] | None = None,
     max_cell_chars: int = 32768,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> tuple[pd.DataFrame, dict]:
     """Read one source into the row frame.
 
@@ -106,13 +124,34 @@ def read_rows(
                 header_row=header_row,
                 columns=columns,
                 max_cell_chars=max_cell_chars,
+                max_line_bytes=max_line_bytes,
             )
     except SourceReadError:
         raise
     except RecursionError as exc:
         raise SourceReadError(f"{fmt}: nested too deeply to read") from exc
+    except MemoryError as exc:
+        raise SourceReadError(f"{fmt}: out of memory while reading ({len(data):,} bytes)") from exc
     except Exception as exc:
         raise SourceReadError(f"{fmt}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def read_source_file(path: Path | str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
+    """The bytes of a local list file, refused by its size before any of it is read.
+
+    ``read_rows`` needs the whole file in memory; checking the size first keeps a 5 GB file (a database
+    dump saved as .csv, a runaway export) from costing 5 GB. Raises :class:`SourceReadError`; ``OSError``
+    (missing, unreadable) is left to the caller, which names the path.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise SourceReadError(f"refused: the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)  # the file may grow between stat and read
+    if len(data) > max_bytes:
+        raise SourceReadError(f"refused: the file grew past the limit of {max_bytes:,} bytes while being read")
+    return data
 
 
 @contextlib.contextmanager
@@ -138,6 +177,7 @@ def _read(
     header_row: int | None,
     columns: dict[str, str] | None,
     max_cell_chars: int,
+    max_line_bytes: int,
 ) -> tuple[pd.DataFrame, dict]:
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -150,12 +190,16 @@ def _read(
         raise SourceReadError(f"header_row must be 1 or more, not {header_row}")
     if not data:
         raise SourceReadError("empty file")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceReadError(f"refused: {len(data):,} bytes, over the limit of {MAX_SOURCE_BYTES:,} bytes")
 
     detected: str | None = None
     if fmt in ("xlsx", "xls"):
         tables = _read_workbook(data, fmt, sheet)
         explicit_sheet = sheet is not None
     else:
+        if fmt in ("csv", "jsonl"):  # a JSON document may legitimately be one long line
+            _check_line_lengths(data, max_line_bytes)
         text, detected = _decode(data, encoding)
         if not text.strip(_STRIP):
             raise SourceReadError("empty file")
@@ -180,6 +224,8 @@ def _read(
             skipped.append(table.sheet)
             continue
         _fill_merges(table.rows, table.merges, header_idx)
+        if table.sparse:
+            _pad_rows(table.rows, header_idx)
         headers = [cell.strip(_STRIP) for cell in table.rows[header_idx]]
         width = len(headers) if is_json else _header_width(headers)
         headers = headers[:width]
@@ -228,6 +274,38 @@ def _read(
 
 def _where(table: _Table, fmt: str) -> str:
     return f"sheet {table.sheet!r}" if fmt in ("xlsx", "xls") else f"the {fmt} file"
+
+
+def _pad_rows(rows: list[list[str]], header_idx: int) -> None:
+    """Give the rows below the header at least the header's cells, as a dense sheet would have them."""
+    span = len(rows[header_idx])
+    for row in rows[header_idx + 1 :]:
+        if len(row) < span:
+            row.extend([""] * (span - len(row)))
+
+
+def _check_line_lengths(data: bytes, limit: int) -> None:
+    """Refuse text with a line longer than ``limit`` bytes without decoding or splitting it.
+
+    Looks for a newline in every block of ``limit // 2`` bytes (C-speed ``find``, a handful of calls for a
+    normal file): a line of ``limit`` bytes or more must cover a whole block, and only then is its exact
+    extent measured.
+    """
+    if len(data) <= limit:
+        return
+    block = max(1, limit // 2)
+    for start in range(0, len(data), block):
+        if data.find(b"\n", start, start + block) != -1:
+            continue
+        line_start = data.rfind(b"\n", 0, start) + 1
+        end = data.find(b"\n", start)
+        line_end = len(data) if end == -1 else end
+        if line_end - line_start > limit:
+            line_no = data.count(b"\n", 0, line_start) + 1
+            raise SourceReadError(
+                f"refused: line {line_no} is {line_end - line_start:,} bytes long (limit {limit:,}); "
+                "not a list row — a broken export, a wrong delimiter/format, or binary data"
+            )
 
 
 def _header_width(headers: list[str]) -> int:
@@ -562,6 +640,37 @@ def _json_cell(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# A \uD800-\uDFFF escape: JSON allows it, Python decodes a lone one into a str that UTF-8 (Arrow, hashing)
+# cannot encode; a valid pair decodes to one proper character and never matches below.
+_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MESSAGE = "invalid character (a lone UTF-16 surrogate escape in the JSON) replaced by U+FFFD"
+
+
+def _mark_surrogates(table: _Table) -> None:
+    """Replace lone surrogates in headers and cells by U+FFFD and quarantine the rows that held them.
+
+    Left in, one such character made the whole run fail when the item id was hashed or Parquet written.
+    """
+    header = table.rows[0]
+    bad_columns = {j for j, key in enumerate(header) if _SURROGATE.search(key)}
+    for j in bad_columns:
+        header[j] = _SURROGATE.sub("\ufffd", header[j])
+    for i in range(1, len(table.rows)):
+        row = table.rows[i]
+        for j, cell in enumerate(row):
+            if j in bad_columns and cell:
+                table.problems.setdefault(i, []).append((j, "header: " + _SURROGATE_MESSAGE))
+            if _SURROGATE.search(cell):
+                row[j] = _SURROGATE.sub("\ufffd", cell)
+                table.problems.setdefault(i, []).append((j, _SURROGATE_MESSAGE))
+        extra = table.raw_extra.get(i)
+        for key, value in (extra or {}).items():
+            if _SURROGATE.search(value):
+                extra[key] = _SURROGATE.sub("\ufffd", value)
+                table.problems.setdefault(i, []).append((None, _SURROGATE_MESSAGE))
+
+
 def _records_table(records: Iterable[tuple[int, object, str | None]]) -> _Table:
     """(row_no, element, parse error) -> table whose first row is the union of keys in first-seen order."""
     keys: dict[str, int] = {}
@@ -611,7 +720,10 @@ def _json_table(text: str) -> _Table:
     except json.JSONDecodeError as exc:
         raise SourceReadError(f"invalid JSON: {exc}") from exc
     elements = _find_records(doc)
-    return _records_table((i, element, None) for i, element in enumerate(elements, start=1))
+    table = _records_table((i, element, None) for i, element in enumerate(elements, start=1))
+    if _SURROGATE_ESCAPE.search(text):
+        _mark_surrogates(table)
+    return table
 
 
 def _find_records(doc: object) -> list:
@@ -660,6 +772,8 @@ def _jsonl_table(text: str) -> _Table:
     if not table.rows[0] and table.problems:
         first = next(iter(table.problems.values()))[0][1]
         raise SourceReadError(f"JSONL: no line holds a JSON object; line {table.row_nos[1]}: {first}")
+    if _SURROGATE_ESCAPE.search(text):
+        _mark_surrogates(table)
     return table
 
 
@@ -708,27 +822,72 @@ def _read_workbook(data: bytes, fmt: str, sheet: str | int | None) -> list[_Tabl
 
 
 def _check_zip(data: bytes) -> None:
-    """Refuse a zip bomb before openpyxl inflates it: the sizes in the zip directory bound what it reads."""
+    """Refuse a zip bomb before openpyxl inflates it: the sizes in the zip directory bound what it reads.
+
+    The directory's sizes can be trusted as a bound: ``zipfile`` stops inflating a member at its declared
+    size and then fails the CRC check, so a member that lies about its size cannot expand past it. The
+    merged ranges the sheets declare are checked too (see :data:`MAX_MERGED_CELLS`).
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise SourceReadError(f"not an xlsx workbook: broken zip archive ({exc})") from exc
     with archive:
-        total = sum(member.file_size for member in archive.infolist())
-    if total > MAX_UNZIPPED_BYTES:
-        raise SourceReadError(
-            f"refused: the workbook unpacks to {total:,} bytes (limit {MAX_UNZIPPED_BYTES:,}); possible zip bomb"
-        )
-    if total > _RATIO_FLOOR_BYTES and total > MAX_ZIP_RATIO * len(data):
-        raise SourceReadError(
-            f"refused: the workbook unpacks to {total / len(data):.0f} times its size (limit {MAX_ZIP_RATIO}); "
-            "possible zip bomb"
-        )
+        members = archive.infolist()
+        total = sum(member.file_size for member in members)
+        if total > MAX_UNZIPPED_BYTES:
+            raise SourceReadError(
+                f"refused: the workbook unpacks to {total:,} bytes (limit {MAX_UNZIPPED_BYTES:,}); possible zip bomb"
+            )
+        if total > _RATIO_FLOOR_BYTES and total > MAX_ZIP_RATIO * len(data):
+            raise SourceReadError(
+                f"refused: the workbook unpacks to {total / len(data):.0f} times its size (limit {MAX_ZIP_RATIO}); "
+                "possible zip bomb"
+            )
+        merged = 0
+        for member in members:
+            if member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml"):
+                merged += _merged_cells(archive, member)
+                if merged > MAX_MERGED_CELLS:
+                    raise SourceReadError(
+                        f"refused: the workbook declares more than {MAX_MERGED_CELLS:,} merged cells "
+                        f"({member.filename}); unmerge them or save the list as CSV"
+                    )
+
+
+_MERGE_REF = re.compile(
+    rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=[\"']([A-Za-z]{1,3})(\d{1,7}):([A-Za-z]{1,3})(\d{1,7})[\"']"
+)
+_CHUNK = 1024 * 1024
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for char in letters.upper():
+        number = number * 26 + char - 64
+    return number
+
+
+def _merged_cells(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> int:
+    """Cells covered by the ``<mergeCell ref="A1:C9"/>`` ranges of one sheet, streamed in 1 MB chunks."""
+    total = 0
+    tail = b""
+    with archive.open(member) as handle:
+        while chunk := handle.read(_CHUNK):
+            text = tail + chunk
+            last = 0
+            for match in _MERGE_REF.finditer(text):
+                c1, r1, c2, r2 = match.groups()
+                rows = abs(int(r2) - int(r1)) + 1
+                cols = abs(_column_number(c2) - _column_number(c1)) + 1
+                total += rows * cols
+                last = match.end()
+            tail = text[max(last, len(text) - 256) :]  # a tag cut at the chunk's end is matched next time
+    return total
 
 
 def _xlsx_tables(data: bytes) -> list[_Table]:
     from openpyxl import load_workbook
-    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
     _check_zip(data)
     with warnings.catch_warnings():
@@ -738,29 +897,69 @@ def _xlsx_tables(data: bytes) -> list[_Table]:
         except Exception as exc:
             raise SourceReadError(f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     tables = []
+    budget = MAX_WORKBOOK_CELLS
     for ws in wb.worksheets:
-        table = _Table(sheet=ws.title, rows=[], row_nos=[], hidden=ws.sheet_state != "visible")
-        width = ws.max_column
-        for i, row in enumerate(ws.iter_rows(min_row=1, max_row=ws.max_row, min_col=1, max_col=width)):
-            cells = []
-            for j, cell in enumerate(row):
-                value = cell.value
-                if isinstance(value, ArrayFormula | DataTableFormula):
-                    value = getattr(value, "text", None) or "=" + type(value).__name__
-                if cell.data_type == "f" and value is not None:
-                    shown = str(value)
-                    if len(shown) > 60:
-                        shown = shown[:57] + "…"
-                    table.problems.setdefault(i, []).append((j, f"formula cell {shown} is not accepted"))
-                elif cell.data_type == "e":
-                    table.problems.setdefault(i, []).append((j, f"error cell {value}"))
-                cells.append(_cell_text(value))
-            table.rows.append(cells)
-            table.row_nos.append(i + 1)
-        table.merges = [(r.min_row - 1, r.min_col - 1, r.max_row - 1, r.max_col - 1) for r in ws.merged_cells.ranges]
+        table = _xlsx_sheet(ws, budget)
+        budget -= sum(map(len, table.rows))
         tables.append(table)
     wb.close()
     return tables
+
+
+def _xlsx_sheet(ws: Any, budget: int) -> _Table:
+    """One worksheet as sparse rows: only rows holding a value, each up to its last used (or merged) cell.
+
+    Reads openpyxl's own cell map instead of ``iter_rows``, which would create a cell object for every
+    empty coordinate of the used range: one stray value at XFD1048576 made a 5 KB file take minutes and
+    gigabytes. Blank rows are left out (the reader skips them anyway) and row numbers are kept.
+    """
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    values: dict[int, dict[int, str]] = {}
+    problems: dict[int, list[tuple[int | None, str]]] = {}
+    for (r, c), cell in ws._cells.items():
+        value = cell.value
+        if value is None:
+            continue
+        if isinstance(value, ArrayFormula | DataTableFormula):
+            value = getattr(value, "text", None) or "=" + type(value).__name__
+        if cell.data_type == "f":
+            shown = str(value)
+            if len(shown) > 60:
+                shown = shown[:57] + "…"
+            problems.setdefault(r, []).append((c - 1, f"formula cell {shown} is not accepted"))
+        elif cell.data_type == "e":
+            problems.setdefault(r, []).append((c - 1, f"error cell {value}"))
+        text = _cell_text(value)
+        if text or r in problems:
+            values.setdefault(r, {})[c] = text
+    order = sorted(values)
+    length = {r: max(cells) for r, cells in values.items()}
+    merges = []
+    for rng in ws.merged_cells.ranges:
+        first = bisect.bisect_left(order, rng.min_row)
+        last = bisect.bisect_right(order, rng.max_row) - 1
+        if first > last or order[first] != rng.min_row:
+            continue  # no row of the range holds a value, or its top-left is empty: nothing to fill
+        for i in range(first, last + 1):
+            length[order[i]] = max(length[order[i]], rng.max_col)
+        merges.append((first, rng.min_col - 1, last, rng.max_col - 1))
+    cells = sum(length.values())
+    if cells > budget:
+        raise SourceReadError(
+            f"refused: sheet {ws.title!r} spans {cells:,} cells (rows × their last used column; workbook limit "
+            f"{MAX_WORKBOOK_CELLS:,}); a stray value far to the right or below the list? delete it"
+        )
+    table = _Table(sheet=ws.title, rows=[], row_nos=order, hidden=ws.sheet_state != "visible", sparse=True)
+    for r in order:
+        row = [""] * length[r]
+        for c, text in values[r].items():
+            row[c - 1] = text
+        table.rows.append(row)
+    index = {r: i for i, r in enumerate(order)}
+    table.problems = {index[r]: sorted(found, key=lambda p: p[0] or 0) for r, found in problems.items()}
+    table.merges = merges
+    return table
 
 
 def _xls_tables(data: bytes) -> list[_Table]:
