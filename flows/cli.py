@@ -1,7 +1,8 @@
 """The ``powerlists`` command line: run, generate, report, serve.
 
 Exit codes: 0 the run completed; 1 it completed its outputs but failed a threshold or a source
-failed (see run.json's outcome); 2 the manifest or the arguments are wrong.
+failed (see run.json's outcome); 2 the manifest, the jurisdictions file or the arguments are wrong (an
+--out that is not a new, empty or earlier output folder included), or another run holds the output folder.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _summary(out: Path) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import RunFailed, powerlists_run
-    from transforms.write import OutputLocked
+    from transforms.jurisdictions import RegistryError
+    from transforms.write import OutputLocked, UnsafeOutput
 
     out = Path(args.out).resolve()
     try:
@@ -56,7 +58,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         status = 0
     except RunFailed:
         status = 1
-    except (ManifestError, OutputLocked) as exc:
+    except (ManifestError, RegistryError, OutputLocked, UnsafeOutput) as exc:
         print(f"powerlists: {exc}", file=sys.stderr)
         return 2
     print(_summary(out))

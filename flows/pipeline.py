@@ -59,7 +59,7 @@ from transforms.summary import summarise
 from transforms.validate import validate
 from transforms.versions import current_source_ids, version_chains
 from transforms.views import write_views
-from transforms.write import new_staging, output_lock, recover, swap_in, write_tables
+from transforms.write import check_output_folder, new_staging, output_lock, recover, swap_in, write_tables
 
 
 class RunFailed(Exception):
@@ -571,12 +571,15 @@ def powerlists_run(
     started = dt.datetime.now(dt.UTC)
     clock = StageClock()
     out_path = Path(out).resolve()
+    check_output_folder(out_path)
     with output_lock(out_path):
         recover(out_path)
         with clock.stage("manifest"):
             probe = load_manifest(manifest)
             registry = load_registry(probe.jurisdictions)
             spec = load_manifest(manifest, known_jurisdictions=registry.codes())
+        inputs = [spec.path, *(s.path for s in spec.sources if s.path is not None)]
+        check_output_folder(out_path, protected=[*inputs, *([spec.jurisdictions] if spec.jurisdictions else [])])
         threshold = match_threshold if match_threshold is not None else spec.match_threshold
         error_share = max_error_share if max_error_share is not None else spec.max_error_share
         logger.info("manifest %s: %d sources (%d rejected)", spec.name, len(spec.sources), len(spec.source_errors))

@@ -9,12 +9,14 @@ end at the national level ``000000`` for every code.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.schema import LEVELS
 
 NATIONAL = "000000"
+_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")
 BUNDLED_REGISTRY = Path(__file__).resolve().parent.parent / "data" / "registry" / "regions.csv"
 
 
@@ -73,21 +75,33 @@ class Registry:
 
 
 def _read_rows(path: Path) -> dict[str, Jurisdiction]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return _parse_rows(path, csv.DictReader(handle))
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{path}: not UTF-8 text (byte offset {exc.start}); save it as UTF-8 CSV") from exc
+    except (OSError, csv.Error) as exc:
+        raise RegistryError(f"{path}: cannot read: {exc}") from exc
+
+
+def _parse_rows(path: Path, reader: csv.DictReader) -> dict[str, Jurisdiction]:
     rows: dict[str, Jurisdiction] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"code", "name", "level"} - set(reader.fieldnames or [])
-        if missing:
-            raise RegistryError(f"{path}: missing column(s) {sorted(missing)}")
-        for line_no, row in enumerate(reader, start=2):
-            code = (row.get("code") or "").strip()
-            level = (row.get("level") or "").strip()
-            if not code:
-                raise RegistryError(f"{path}:{line_no}: code: empty")
-            if level not in LEVELS:
-                raise RegistryError(f"{path}:{line_no}: level: '{level}' is not one of {LEVELS}")
-            parent = (row.get("parent_code") or "").strip() or None
-            rows[code] = Jurisdiction(code, (row.get("name") or "").strip(), level, parent)
+    missing = {"code", "name", "level"} - set(reader.fieldnames or [])
+    if missing:
+        raise RegistryError(f"{path}: missing column(s) {sorted(missing)}")
+    for line_no, row in enumerate(reader, start=2):
+        code = (row.get("code") or "").strip()
+        level = (row.get("level") or "").strip()
+        if not code:
+            raise RegistryError(f"{path}:{line_no}: code: empty")
+        parent = (row.get("parent_code") or "").strip() or None
+        for column, value in (("code", code), ("parent_code", parent)):
+            # a province code names the items/province=<code> folder: it must never be a path
+            if value is not None and not _CODE.match(value):
+                raise RegistryError(f"{path}:{line_no}: {column}: {value!r} is not a code (letters, digits, _ -)")
+        if level not in LEVELS:
+            raise RegistryError(f"{path}:{line_no}: level: '{level}' is not one of {LEVELS}")
+        rows[code] = Jurisdiction(code, (row.get("name") or "").strip(), level, parent)
     return rows
 
 

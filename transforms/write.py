@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +34,44 @@ ROW_GROUP_SIZE = 128 * 1024
 
 class OutputLocked(Exception):
     """Another run holds the output folder."""
+
+
+class UnsafeOutput(ValueError):
+    """The output folder is one a run must not replace: replacing it would delete what powerlists did not write."""
+
+
+def is_output_folder(folder: Path) -> bool:
+    """A folder a powerlists run wrote (its run.json names the powerlists version)."""
+    try:
+        run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(run, dict) and "powerlists_version" in run
+
+
+def check_output_folder(out: Path, protected: Iterable[Path] = ()) -> None:
+    """Refuse an ``out`` whose replacement would destroy data: the swap deletes the old folder as a whole.
+
+    ``out`` must be absent, an empty folder or an earlier powerlists output; never ``/``, a file, or a
+    folder holding anything in ``protected`` (the manifest, its list files, its jurisdictions file).
+    So ``--out .`` in a repository, ``--out ~`` or ``--out`` the manifest's own folder fail with exit
+    code 2 instead of deleting it. The lock file and the staging folder live beside ``out`` (same
+    file system, so the final rename is atomic); nothing else is written outside ``out``.
+    """
+    out = Path(out).resolve()
+    if out.parent == out:
+        raise UnsafeOutput(f"--out {out}: the file system root cannot be an output folder")
+    if out.exists() and not out.is_dir():
+        raise UnsafeOutput(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_output_folder(out):
+        raise UnsafeOutput(
+            f"--out {out}: the folder exists, is not empty and is not a powerlists output (no run.json of "
+            "powerlists); a run replaces its output folder as a whole, so give a new or empty folder"
+        )
+    for path in protected:
+        path = Path(path).resolve()
+        if path == out or out in path.parents:
+            raise UnsafeOutput(f"--out {out}: holds an input of this run ({path}), which replacing it would delete")
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
