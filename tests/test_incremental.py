@@ -26,10 +26,10 @@ def _parquet(folder: Path) -> dict[str, bytes]:
     }
 
 
-def _run(manifest: Path, out: Path) -> dict:
+def _run(manifest: Path, out: Path, previous: Path | None = None) -> dict:
     from flows.pipeline import powerlists_run
 
-    powerlists_run(manifest=str(manifest), out=str(out))
+    powerlists_run(manifest=str(manifest), out=str(out), previous=str(previous) if previous else None)
     return json.loads((out / "run.json").read_text(encoding="utf-8"))
 
 
@@ -59,6 +59,7 @@ def test_second_run_reads_nothing_again_and_changed_input_is_redone(prefect_api,
     work = ("read", "validate", "match")
     assert sum(second["stages"][s] for s in work) < sum(first["stages"][s] for s in work)
 
+    shutil.copytree(out, tmp_path / "before-change")
     changed = sample / "sichuan" / "512002_yanjiang_district.csv"
     changed.write_bytes(changed.read_bytes().rstrip(b"\r\n").rsplit(b"\n", 1)[0] + b"\n")  # drop the last row
     third = _run(manifest, out)
@@ -70,9 +71,12 @@ def test_second_run_reads_nothing_again_and_changed_input_is_redone(prefect_api,
     before = {i["id"]: i for i in first["inputs"]}
     assert by_id["sc-512002-yanjiang-derived"]["rows_read"] == before["sc-512002-yanjiang-derived"]["rows_read"] - 1
 
-    scratch = _run(manifest, tmp_path / "scratch")
+    # the incremental run compared itself with the output it replaced; so does the scratch run
+    scratch = _run(manifest, tmp_path / "scratch", previous=tmp_path / "before-change")
     assert not any(i["cached"] for i in scratch["inputs"])
     assert _parquet(out) == _parquet(tmp_path / "scratch"), "incremental = from scratch, byte for byte"
+    removed = pd.read_parquet(out / "changes.parquet")
+    assert list(removed["change"]) == ["removed"], "the dropped row is reported as a change since the last run"
     for key in ("errors", "warnings", "expectations"):
         assert third["validation"][key] == scratch["validation"][key], key
 
