@@ -288,7 +288,10 @@ _LEVEL_QUALIFIER = re.compile(r"[省市县区乡镇州]级?(?:[/、和及][省�
 _NOTE_QUALIFIER = re.compile(r"(?:据|根据|依据|按照)")
 _SEPARATORS = ("—", "：")
 # "县市场监管局：X" names the department, not a main item: never split there.
-_DEPARTMENT_PREFIX = re.compile(r"(局|委员会|委|办公室|办|厅|中心|政府|部|所|站|大队|支队|队|处|科|院|残联|妇联|工商联|科协|团委)$")
+_DEPARTMENT_PREFIX = re.compile(
+    r"(局|委员会|委|办公室|办|厅|中心|政府|部|所|站|大队|支队|队|处|科|院"
+    r"|残联|妇联|工商联|科协|团委)$"
+)
 
 
 def _trailing_groups(name: str) -> list[tuple[int, int, str]]:
