@@ -1,0 +1,73 @@
+"""Task-runner selection: threads on one machine (default) or a Dask cluster for per-province work.
+
+Why a choice at all: reading sources and matching provinces are independent tasks, but they are
+CPU-bound Python, so threads share one core through the GIL. Dask worker *processes* give each task
+its own interpreter, on this machine (``--dask-workers N``: a ``LocalCluster`` started for the run and
+closed with it) or on a cluster someone already runs (``--dask-address tcp://host:8786``).
+
+The flow's outputs do not depend on the runner (tasks are pure and their results are assembled in a
+fixed order); ``tests/test_dask.py`` checks byte-identical Parquet against the thread runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.task_runners import ThreadPoolTaskRunner
+
+# The flow's default: a few threads for I/O-bound fetching/reading; more buy nothing under the GIL.
+DEFAULT_THREADS = 4
+
+
+def _prefect_api_env() -> dict[str, str]:
+    """``PREFECT_API_URL`` of the API this flow run talks to, for worker processes to report to.
+
+    Without it a worker process of a run on a temporary (ephemeral) server starts a Prefect server of
+    its own: a long start per worker, task runs recorded where nobody looks, and slow shutdowns.
+    """
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    url = getattr(getattr(context, "client", None), "api_url", None) if context is not None else None
+    return {"PREFECT_API_URL": str(url)} if url else {}
+
+
+def local_cluster(**kwargs: Any) -> Any:
+    """A ``distributed.LocalCluster`` whose workers report to this run's Prefect API (see above)."""
+    from distributed import LocalCluster
+
+    env = {**_prefect_api_env(), **kwargs.pop("env", {})}
+    return LocalCluster(**kwargs, env=env)
+
+
+def task_runner(dask_workers: int | None = None, dask_address: str | None = None) -> Any:
+    """The task runner for a run: ``ThreadPoolTaskRunner`` unless a Dask option is given.
+
+    ``dask_workers`` starts a local cluster of that many single-threaded worker processes bound to
+    127.0.0.1 with no dashboard (nothing is exposed beyond this machine, and one thread per process
+    is what makes CPU-bound tasks run in parallel). ``dask_address`` connects to a running scheduler
+    instead; the two are exclusive. prefect-dask is imported only when asked for, so the default
+    path does not pay for importing distributed.
+    """
+    if dask_workers is not None and dask_address is not None:
+        raise ValueError("--dask-workers and --dask-address are exclusive: start a cluster or join one")
+    if dask_workers is None and dask_address is None:
+        return ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address is not None:
+        if not dask_address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+            raise ValueError(f"--dask-address: expected a scheduler address like tcp://host:8786, got {dask_address!r}")
+        return DaskTaskRunner(address=dask_address)
+    if dask_workers is None or dask_workers < 1:
+        raise ValueError(f"--dask-workers: must be at least 1, got {dask_workers}")
+    return DaskTaskRunner(
+        cluster_class=local_cluster,
+        cluster_kwargs={
+            "n_workers": dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+            "host": "127.0.0.1",
+        },
+    )

@@ -1,0 +1,93 @@
+"""The flow on a real local Dask cluster gives the same bytes as on threads.
+
+Per-province work is meant to scale out through prefect-dask; that is only safe if where a task runs
+cannot change what it returns. These tests start a real scheduler and two worker *processes* on
+127.0.0.1 (so arguments and results really cross process boundaries by pickling) and compare every
+Parquet file with a thread-runner run of the same generated tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.pipeline import powerlists_run
+from flows.runners import task_runner
+from transforms.generate import generate_tree
+
+pytestmark = pytest.mark.slow
+
+
+def _parquet_bytes(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two provinces with cities and counties (~90 lists, ~5k rows): several match-province tasks."""
+    folder = tmp_path_factory.mktemp("dask-tree")
+    generate_tree(folder, province_codes=["510000", "520000"], counties_per_city=2, items_per_list=60)
+    return folder / "sources.toml"
+
+
+@pytest.fixture(scope="module")
+def thread_output(tree: Path, tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("threads") / "out"
+    powerlists_run(manifest=str(tree), out=str(out))
+    files = _parquet_bytes(out)
+    assert "links.parquet" in files and any(k.startswith("items/province=520000/") for k in files)
+    return files
+
+
+@pytest.fixture()
+def cluster(prefect_api: None) -> Iterator[object]:
+    """A real scheduler and two single-threaded worker processes, reporting to the test's Prefect API."""
+    from distributed import LocalCluster
+    from prefect.settings import PREFECT_API_URL
+
+    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env=env,
+    ) as local:
+        yield local
+
+
+def test_dask_scheduler_runs_the_flow_with_identical_parquet(
+    tree: Path, thread_output: dict[str, bytes], cluster, tmp_path: Path
+) -> None:
+    assert len(cluster.scheduler.workers) == 2
+    out = tmp_path / "out"
+    runner = task_runner(dask_address=cluster.scheduler_address)
+    powerlists_run.with_options(task_runner=runner)(manifest=str(tree), out=str(out))
+    # the tasks ran on the cluster's workers, not in this process
+    prefixes = " ".join(cluster.scheduler.task_prefixes)
+    assert "read" in prefixes and "match" in prefixes, prefixes
+    assert _parquet_bytes(out) == thread_output
+
+
+def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
+    tree: Path, thread_output: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--manifest", str(tree), "--out", str(out), "--dask-workers", "2"]) == 0
+    assert "completed" in capsys.readouterr().out
+    assert _parquet_bytes(out) == thread_output
+
+
+def test_runner_options_are_checked() -> None:
+    assert type(task_runner()).__name__ == "ThreadPoolTaskRunner"
+    assert type(task_runner(dask_workers=2)).__name__ == "DaskTaskRunner"
+    with pytest.raises(ValueError, match="exclusive"):
+        task_runner(dask_workers=2, dask_address="tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="at least 1"):
+        task_runner(dask_workers=0)
+    with pytest.raises(ValueError, match="scheduler address"):
+        task_runner(dask_address="127.0.0.1:8786")
