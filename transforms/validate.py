@@ -14,7 +14,9 @@ serialises Python objects per failing row (a million rows with per-row results t
   to the rows. GX's own counts (Data Docs, ``validation_result.json``) are therefore per distinct
   combination; the per-row counts are in ``by_expectation`` (run.json);
 * failing keys come back as one list per expectation (``exclude_unexpected_values``) rather than as
-  one dict per failing row, so Data Docs show counts and no sample values.
+  one dict per failing row, so Data Docs show counts and no sample values. Keep it that way for
+  safety too: GX renders sample values into Data Docs HTML unescaped, and list cells are untrusted
+  (``<img onerror=…>`` in a code cell ran there); tests/test_hardening_runs.py checks the pages.
 """
 
 from __future__ import annotations
