@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -685,3 +686,59 @@ def test_output_folder_may_be_new_empty_or_an_earlier_output_but_never_hold_inpu
     (earlier / "lists" / "a.csv").write_text("x")
     with pytest.raises(UnsafeOutput, match="holds an input"):
         check_output_folder(earlier, protected=[earlier / "lists" / "a.csv"])
+
+
+# ---- the swap -------------------------------------------------------------------------------------------------
+
+
+def _output(folder: Path, label: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"powerlists_version": label}))
+    return folder
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_swap_replaces_the_output_and_leaves_nothing_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    import transforms.write as write_module
+
+    if not exchange:  # file systems or kernels without renameat2(RENAME_EXCHANGE): two renames
+        monkeypatch.setattr(write_module, "_exchange", lambda a, b: False)
+    out = _output(tmp_path / "out", "old")
+    staging = write_module.new_staging(out)
+    (staging / "run.json").write_text(json.dumps({"powerlists_version": "new"}))
+    write_module.swap_in(staging, out)
+    assert json.loads((out / "run.json").read_text())["powerlists_version"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_with_the_atomic_exchange_the_output_never_disappears(tmp_path: Path) -> None:
+    """A reader polling OUT during 300 swaps always finds a complete folder (with two renames it missed it
+    about 2,000 times), so a SIGKILL at any instant leaves a complete OUT too."""
+    import transforms.write as write_module
+
+    out = _output(tmp_path / "out", "0")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    assert write_module._exchange(out, probe) and write_module._exchange(out, probe), "renameat2 unavailable"
+    missing = 0
+    stop = False
+
+    def reader() -> None:
+        nonlocal missing
+        while not stop:
+            if not (out / "run.json").is_file():
+                missing += 1
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(300):
+            staging = write_module.new_staging(out)
+            (staging / "run.json").write_text(json.dumps({"powerlists_version": str(i)}))
+            write_module.swap_in(staging, out)
+    finally:
+        stop = True
+        thread.join()
+    assert missing == 0
