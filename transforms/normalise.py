@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gc
 import re
 import unicodedata
@@ -559,6 +560,26 @@ class _Distinct:
         return np.fromiter(per_value, dtype=object, count=len(per_value))[self.codes]
 
 
+# One run normalises every list of the country, and lists repeat each other's names (a national run has
+# ~5 rows per distinct raw name): results are kept across calls, not only within one frame. The rules are
+# pure functions of the text and the vocabularies loaded at import, so a cached result is always right;
+# the bound keeps a national run's cache to a few hundred MB. lru_cache is thread-safe.
+_CACHE_SIZE = 1 << 19
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _normalise_name_cached(value: str | None) -> str | None:
+    return normalise_name(value)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _name_facts(value: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """(name_norm, main name, sub-item, type inferred from the name) of one raw name."""
+    norm = normalise_name(value)
+    main, sub = (None, None) if norm is None else split_sub_item(norm)
+    return norm, main, sub, _infer_from_name(norm)
+
+
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a new frame with the normalised columns added (docs/architecture.md); rows keep their order.
 
@@ -568,15 +589,14 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     ``base_code``); only the order of evaluation differs.
     """
     names = _Distinct(_column(frame, "name_raw"))
-    norms = [normalise_name(value) for value in names.values]
-    splits = [(None, None) if norm is None else split_sub_item(norm) for norm in norms]
-    name_norm = names.rows(norms)
-    main_name = names.rows([main for main, _sub in splits])
-    sub_item = names.rows([sub for _main, sub in splits])
-    name_type = names.rows([_infer_from_name(norm) for norm in norms])
+    facts = [_name_facts(value) for value in names.values]
+    name_norm = names.rows([norm for norm, _main, _sub, _type in facts])
+    main_name = names.rows([main for _norm, main, _sub, _type in facts])
+    sub_item = names.rows([sub for _norm, _main, sub, _type in facts])
+    name_type = names.rows([inferred for _norm, _main, _sub, inferred in facts])
 
     subs = _Distinct(_column(frame, "sub_item_raw"))
-    sub_norm = subs.rows([normalise_name(value) for value in subs.values])
+    sub_norm = subs.rows([_normalise_name_cached(value) for value in subs.values])
     own_sub = ~pd.isna(sub_norm) & ~pd.isna(name_norm) & (sub_norm != name_norm)
     main_name[own_sub] = name_norm[own_sub]
     sub_item[own_sub] = sub_norm[own_sub]
