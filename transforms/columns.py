@@ -15,19 +15,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from transforms.manifest import CANONICAL_COLUMNS
+
 ALIASES_PATH = Path(__file__).resolve().parent.parent / "data" / "vocab" / "column_aliases.csv"
 
-CANONICAL: tuple[str, ...] = (
-    "name",
-    "sub_item",
-    "code",
-    "power_type",
-    "department",
-    "legal_basis",
-    "status",
-    "responsibility",
-    "seq",
-)
+CANONICAL: tuple[str, ...] = CANONICAL_COLUMNS
 
 # canonical column -> its column in the row frame (docs/architecture.md, "row frame")
 FRAME_COLUMN: dict[str, str] = {

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transforms.schema import POWER_TYPES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGISTRY_PATH = REPO_ROOT / "data" / "registry" / "regions.csv"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -58,19 +60,7 @@ TRUTH_COLUMNS = (
 BAD_ROW_COLUMNS = ("source_id", "sheet", "row_no", "kind")
 
 # The 11 canonical types (CONTRACT §4), in the order of transforms.schema.POWER_TYPES.
-TYPES: tuple[str, ...] = (
-    "行政许可",
-    "行政处罚",
-    "行政强制",
-    "行政征收",
-    "行政给付",
-    "行政检查",
-    "行政确认",
-    "行政奖励",
-    "行政裁决",
-    "其他行政权力",
-    "公共服务",
-)
+TYPES: tuple[str, ...] = POWER_TYPES
 T_LICENCE, T_PENALTY, T_FORCE, T_LEVY, T_GRANT, T_CHECK, T_CONFIRM, T_AWARD, T_RULING, T_OTHER, T_SERVICE = range(11)
 # National 2-digit type codes as in the Liaoning catalogue (and Sichuan's taskType without the zero).
 TYPE_NUM2 = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20")
