@@ -31,6 +31,11 @@ test: $(STAMP) browser
 eval: $(STAMP)
 	$(BIN)/python bench/eval.py $(ARGS)
 
+# Throughput, memory and link quality at 10k/100k/1M items, baselines, incremental and Dask runs
+# (prints one table, writes bench/results/*.json; ARGS=--national adds the ~10M-item country).
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
