@@ -53,6 +53,20 @@ def _dict_pairs(values: Iterable[dict[str, str] | None]) -> list[list[tuple[str,
     return [[(str(k), "" if v is None else str(v)) for k, v in (d or {}).items()] for d in values]
 
 
+def _string_array(values: pd.Series) -> pa.Array:
+    """A text column as Arrow strings, missing (None/NaN) as null, anything else by ``str()``.
+
+    Arrow converts a column of ``str``/None/NaN in C; only a column holding other types (a number
+    in a code column) pays for the per-value Python path. That is ~20 columns × every item.
+    """
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(
+            [None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v) for v in values], pa.string()
+        )
+
+
 def to_items_table(frame: pd.DataFrame) -> pa.Table:
     """The items table in contract column order; ``power_id`` may still be null (set by consolidation)."""
     columns = {}
@@ -65,13 +79,10 @@ def to_items_table(frame: pd.DataFrame) -> pa.Table:
         elif name == "published":
             values = [None if pd.isna(v) else v for v in frame["published"]]
             columns[name] = pa.array(values, type=field.type)
+        elif name in frame and field.type == pa.string():
+            columns[name] = _string_array(frame[name])
         elif name in frame:
-            values = frame[name]
-            if field.type == pa.string():
-                values = [None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v) for v in values]
-            else:
-                values = values.tolist()
-            columns[name] = pa.array(values, type=field.type)
+            columns[name] = pa.array(frame[name].tolist(), type=field.type)
         else:
             columns[name] = pa.nulls(len(frame), type=field.type)
     return pa.table(columns, schema=ITEMS)
