@@ -41,6 +41,15 @@ def _summary(out: Path) -> str:
     return "\n".join(lines)
 
 
+def _parallel_scopes(args: argparse.Namespace) -> int:
+    """Provinces in flight: as asked, else one per Dask worker, else 1 (threads share one core)."""
+    if args.parallel_scopes is not None:
+        return args.parallel_scopes
+    if args.dask_workers is not None:
+        return args.dask_workers
+    return 2 if args.dask_address is not None else 1
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import RunFailed, powerlists_run
     from transforms.jurisdictions import RegistryError
@@ -63,6 +72,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             match_threshold=args.match_threshold,
             max_error_share=args.max_error_share,
             previous=args.previous,
+            parallel_scopes=_parallel_scopes(args),
         )
         status = 0
     except RunFailed:
@@ -115,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="tcp://HOST:PORT",
         help="run tasks on an existing Dask scheduler instead",
+    )
+    run.add_argument(
+        "--parallel-scopes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="provinces processed at once; each holds its rows in memory (default: the Dask workers, else 1)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -1,8 +1,14 @@
 """The main Prefect flow: manifest → items, links, powers, findings, changes, summary, report.
 
-Tasks are thin: each calls one transform. Sources are read and normalised as mapped tasks (bounded
-concurrency); validation runs once for the batch; everything is assembled in a staging folder and
-swapped into ``out`` at the end, so a failed run leaves the previous output as it was.
+The run goes one **scope** at a time (``flows.scope``): the national lists first, then each province
+with the national items as context. A scope's sources are read in a few batch tasks and finished
+(validated, matched, examined) in one task that writes its share of every table to the staging
+folder; only compact columns come back. The flow then consolidates powers across the country and
+assembles the tables, so memory follows the largest province, not the country. With a Dask runner,
+``parallel_scopes`` provinces run at once in worker processes.
+
+Tasks are thin: each calls transforms. Everything is assembled in a staging folder and swapped into
+``out`` at the end, so a failed run leaves the previous output as it was.
 """
 
 from __future__ import annotations
@@ -12,12 +18,11 @@ import hashlib
 import json
 import shutil
 import time
+from collections import defaultdict, deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task, unmapped
@@ -26,71 +31,42 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_artifacts
 from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
-from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
+from flows.incremental import RunCache
+from flows.scope import (
+    PARTS_DIR,
+    NationalContext,
+    ScopeOutput,
+    SourceResult,
+    balanced_batches,
+    carry_data_docs,
+    finish_scope,
+    read_parts,
+    read_source,
+    settle_national_moves,
+)
 from transforms import __version__
-from transforms.basis import citations_table
-from transforms.changes import (
-    combine_changes,
-    combine_findings,
-    default_as_of,
-    diff_against_previous,
-    diff_versions,
-    find_over_time,
-    load_previous_items,
-)
+from transforms.changes import combine_changes, default_as_of
 from transforms.consolidate import consolidate
-from transforms.findings import find_cross_level
-from transforms.items import (
-    add_jurisdiction_columns,
-    item_ids,
-    stable_id,
-    to_items_table,
-    to_quarantine_table,
-)
+from transforms.items import stable_id
 from transforms.jurisdictions import NATIONAL, Registry, load_registry
 from transforms.manifest import Manifest, SourceSpec, load_manifest
-from transforms.match import link_items
-from transforms.normalise import normalise
-from transforms.read import SourceReadError, read_rows, read_source_file
-from transforms.reform import find_reform, reform_tables
+from transforms.reform import REFORM_TABLES
 from transforms.report import render_report
-from transforms.schema import CHANGES, FINDINGS, LINKS
-from transforms.summary import summarise
-from transforms.validate import validate
-from transforms.versions import current_source_ids, version_chains
+from transforms.schema import FINDINGS, ITEMS, LINKS
 from transforms.views import write_views
-from transforms.write import check_output_folder, new_staging, output_lock, recover, swap_in, write_tables
+from transforms.write import (
+    check_output_folder,
+    new_staging,
+    output_lock,
+    recover,
+    swap_in,
+    write_items,
+    write_tables,
+)
 
 
 class RunFailed(Exception):
     """The run completed its outputs but breaches a threshold (error share, failed sources)."""
-
-
-@dataclass
-class SourceResult:
-    """What one source gave: its normalised rows (or, when unchanged, its cached validated rows), or why none.
-
-    ``validated`` is filled by the validation stage, or straight from the cache when the source's
-    bytes, read options and the code are unchanged (``cached``): then ``rows`` is None and nothing
-    was read or validated again.
-    """
-
-    spec: SourceSpec
-    rows: pd.DataFrame | None
-    sha256: str | None = None
-    bytes: int | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    key: str | None = None
-    validated: ValidatedSource | None = None
-    cached: bool = False
-    fetch: dict[str, Any] | None = None
-
-    @property
-    def rows_read(self) -> int:
-        if self.validated is not None:
-            return self.validated.rows_read
-        return 0 if self.rows is None else len(self.rows)
 
 
 class StageClock:
@@ -105,57 +81,61 @@ class StageClock:
         try:
             yield
         finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
 
-def source_bytes(spec: SourceSpec, downloaded: str | None = None) -> bytes:
-    """The source's bytes: its file, or for a ``url`` source the copy the fetch stage stored."""
-    if downloaded is not None:
-        return read_source_file(downloaded)
-    if spec.path is None:
-        raise SourceReadError(f"{spec.url}: HTTP sources are fetched by the fetch stage")
-    return read_source_file(spec.path)  # refuses a file over the size cap before reading it
-
-
-@task(name="read-source", task_run_name="read-{spec.id}", cache_policy=NO_CACHE)
-def read_source(
-    spec: SourceSpec,
-    downloaded: str | None = None,
+@task(name="read-sources", task_run_name="read-{scope}-{batch}", cache_policy=NO_CACHE)
+def read_sources(
+    scope: str,
+    batch: int,
+    specs: list[SourceSpec],
+    downloaded: list[str | None],
     cache: RunCache | None = None,
     registry: Registry | None = None,
-) -> SourceResult:
-    """Read and normalise one list file; a source that cannot be read is reported, not raised.
+) -> tuple[list[SourceResult], float]:
+    """Read and normalise a batch of one scope's list files (and the seconds it took).
 
-    With a ``cache`` (and the ``registry`` its key needs), an unchanged source is taken from the
-    previous run's cache instead: no parsing, no normalising, no validation.
+    Batches, not one task per file: a task costs ~15 ms on threads but ~0.5 s on a Dask worker, and a
+    national run has ~3,200 files.
     """
-    try:
-        data = source_bytes(spec, downloaded)
-    except OSError as exc:
-        return SourceResult(spec, None, error=f"cannot read {spec.location}: {exc}")
-    except SourceReadError as exc:
-        return SourceResult(spec, None, error=f"{spec.location}: {exc}")
-    digest = hashlib.sha256(data).hexdigest()
-    key = source_key(spec, digest, registry) if cache is not None and registry is not None else None
-    if key is not None and cache is not None and (hit := cache.get_source(key)) is not None:
-        return SourceResult(
-            spec, None, sha256=digest, bytes=len(data), info=dict(hit.info), key=key, validated=hit, cached=True
-        )
-    try:
-        frame, info = read_rows(
-            data,
-            source_id=spec.id,
-            fmt=spec.format,
-            encoding=spec.encoding,
-            sheet=spec.sheet,
-            header_row=spec.header_row,
-            columns=spec.columns or None,
-        )
-    except SourceReadError as exc:
-        return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)
-    frame["jurisdiction_code"] = spec.jurisdiction
-    frame["published"] = spec.published
-    return SourceResult(spec, normalise(frame), sha256=digest, bytes=len(data), info=info, key=key)
+    start = time.perf_counter()
+    results = [read_source(s, d, cache, registry) for s, d in zip(specs, downloaded, strict=True)]
+    return results, time.perf_counter() - start
+
+
+@task(name="finish-scope", task_run_name="scope-{province}", cache_policy=NO_CACHE)
+def finish_scope_task(
+    province: str,
+    batches: list[tuple[list[SourceResult], float]],
+    national: NationalContext | None,
+    registry: Registry,
+    all_specs: list[SourceSpec],
+    staging: Path,
+    cache: RunCache | None,
+    threshold: float,
+    previous: Path | None,
+    as_of: dt.date | None,
+) -> ScopeOutput:
+    """Validate, match and examine one scope (``flows.scope.finish_scope``); its tables go to staging."""
+    order = {s.id: i for i, s in enumerate(all_specs)}
+    results = sorted((r for rs, _ in batches for r in rs), key=lambda r: order[r.spec.id])
+    output = finish_scope(
+        province,
+        results,
+        registry=registry,
+        all_specs=all_specs,
+        national=national,
+        staging=staging,
+        cache=cache,
+        threshold=threshold,
+        previous=previous,
+        as_of=as_of,
+    )
+    output.seconds["read"] = round(sum(seconds for _, seconds in batches), 4)
+    return output
 
 
 def _run_json(
@@ -208,25 +188,6 @@ def _run_json(
     }
 
 
-def _count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantine: pd.DataFrame) -> None:
-    if not len(items) and not len(quarantine):
-        return
-    item_counts = items.groupby("source_id").size().to_dict() if len(items) else {}
-    warn_counts = (
-        items.assign(_w=[bool(w) for w in items["warnings"]]).groupby("source_id")["_w"].sum().to_dict()
-        if len(items)
-        else {}
-    )
-    quarantine_counts = quarantine.groupby("source_id").size().to_dict() if len(quarantine) else {}
-    for r in results:
-        r.info["items"] = int(item_counts.get(r.spec.id, 0))
-        r.info["quarantined"] = int(quarantine_counts.get(r.spec.id, 0))
-        r.info["warnings"] = int(warn_counts.get(r.spec.id, 0))
-        rows = r.rows_read
-        if r.info["items"] + r.info["quarantined"] != rows:
-            raise AssertionError(f"{r.spec.id}: items + quarantined != rows read ({rows}); a row was lost")
-
-
 def source_failure_findings(manifest: Manifest, results: list[SourceResult]) -> pa.Table:
     """One ``source_failed`` error per source that gave no rows (bad manifest entry, unreadable file,
     download failed after its retries), so the quality team sees it among the findings and in the report.
@@ -251,40 +212,6 @@ def source_failure_findings(manifest: Manifest, results: list[SourceResult]) -> 
     return pa.Table.from_pylist(rows, schema=FINDINGS)
 
 
-def _positions_by_source(frame: pd.DataFrame) -> dict[str, Any]:
-    """Row positions of each source in ``frame`` (ascending), found in one pass.
-
-    Filtering the batch once per source costs sources × rows (3,200 × 10M for the country).
-    """
-    return frame.groupby("source_id", sort=False).indices if len(frame) else {}
-
-
-def _split_validated(
-    result: SourceResult, outcome: Any, positions: tuple[dict[str, Any], dict[str, Any]] | None = None
-) -> ValidatedSource:
-    """One source's share of a batch validation: what the cache keeps for the next run.
-
-    ``positions`` (items, quarantine) from ``_positions_by_source`` saves a scan of the batch per source.
-    """
-    sid = result.spec.id
-    if outcome is None or result.rows is None or not len(result.rows):
-        return ValidatedSource(pd.DataFrame(), pd.DataFrame(), 0, [], dict(result.info))
-    if positions is None:
-        positions = (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine))
-    none: list[int] = []
-    expectations = [
-        {**{k: v for k, v in e.items() if k != "failed_by_source"}, "failed_rows": e["failed_by_source"].get(sid, 0)}
-        for e in outcome.by_expectation
-    ]
-    return ValidatedSource(
-        items=outcome.items.iloc[positions[0].get(sid, none)].reset_index(drop=True),
-        quarantine=outcome.quarantine.iloc[positions[1].get(sid, none)].reset_index(drop=True),
-        rows_read=len(result.rows),
-        expectations=expectations,
-        info=dict(result.info),
-    )
-
-
 def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:
     """Run-level failed rows per expectation: the sum of each source's (fresh or cached) counts."""
     merged: list[dict[str, Any]] | None = None
@@ -299,275 +226,196 @@ def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:
     return merged or []
 
 
-def _carry_data_docs(results: list[SourceResult], previous_out: Path, staging: Path) -> bool:
-    """When no source needed validating, keep the previous Data Docs if they cover exactly these sources."""
-    try:
-        previous = json.loads((previous_out / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    before = sorted((i.get("id"), i.get("cache_key")) for i in previous.get("inputs", []) if i.get("rows_read"))
-    now = sorted((r.spec.id, r.key) for r in results if r.rows_read)
-    docs = previous_out / "validation"
-    if before != now or not (docs / "data_docs" / "index.html").is_file():
-        return False
-    shutil.copytree(docs, staging / "validation", dirs_exist_ok=True)
-    return True
+# ---- assembling the country from the scopes' parts -----------------------------------------------------------
+
+# How each table is ordered: what a whole-country computation gives, so the split into scopes is invisible.
+# (columns, nulls first); stable sorts, and scopes never share a key, so ties keep their scope's order.
+_ORDER: dict[str, tuple[list[str], str]] = {
+    "links": (["child_item_id", "parent_jurisdiction"], "at_end"),
+    "findings": (
+        ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
+        "at_start",
+    ),
+    "summary": (["jurisdiction_code", "power_type", "status"], "at_end"),
+    "citations": (["item_id", "position"], "at_end"),
+    "reform/status_summary": (["jurisdiction_code", "power_type"], "at_end"),
+    "reform/city_county_licence_coverage": (["upper_level", "upper_code", "lower_code"], "at_end"),
+    "reform/concentration": (["jurisdiction_code", "department"], "at_end"),
+}
 
 
-def build_outputs(
-    manifest: Manifest,
-    registry: Registry,
-    results: list[SourceResult],
-    staging: Path,
-    clock: StageClock,
-    threshold: float,
-    cache: RunCache | None = None,
-    previous_items: pd.DataFrame | None = None,
-) -> tuple[dict[str, pa.Table], dict[str, Any], dict[str, Any]]:
-    """Everything after reading: validate, assemble, match, consolidate, find; returns tables.
+def _sorted(name: str, table: pa.Table) -> pa.Table:
+    keys, nulls = _ORDER[name]
+    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending", nulls) for k in keys]))
 
-    Only sources that were read this run go through Great Expectations (one checkpoint for all of
-    them); unchanged sources bring their validated rows from the cache. Expectations are row-level,
-    so validating a subset gives every row the same verdict as validating the whole batch.
+
+def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] = ()) -> pa.Table:
+    parts = [*read_parts(staging, name).values(), *extra]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _quarantine(staging: Path, specs: list[SourceSpec]) -> pa.Table | None:
+    """Quarantined rows in manifest order of their sources (as one batch over all sources gives)."""
+    parts = read_parts(staging, "quarantine")
+    if not parts:
+        return None
+    table = pa.concat_tables(parts.values())
+    order = {s.id: i for i, s in enumerate(specs)}
+    position = pa.array([order[s] for s in table.column("source_id").to_pylist()], pa.int32())
+    keys = pa.table({"source": position, "row": pa.array(range(table.num_rows), pa.int64())})
+    return table.take(pc.sort_indices(keys, sort_keys=[("source", "ascending"), ("row", "ascending")]))
+
+
+def _write_items(staging: Path, power_of: pa.Table) -> int:
+    """Each scope's items with their ``power_id``, as its province's partition; returns the row count."""
+    folder = staging / PARTS_DIR / "items"
+    parts = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
+    rows = 0
+    for path in parts:
+        items = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        position = pc.index_in(items.column("item_id"), value_set=power_of.column("item_id"))
+        power_ids = power_of.column("power_id").take(position)
+        items = items.set_column(items.schema.get_field_index("power_id"), "power_id", power_ids)
+        if not items.schema.equals(ITEMS):
+            raise ValueError(f"items: schema differs from the contract:\n{items.schema}\n!=\n{ITEMS}")
+        write_items(items, staging)
+        rows += items.num_rows
+    if not rows:
+        write_items(ITEMS.empty_table(), staging)
+    return rows
+
+
+def assemble_tables(
+    staging: Path, specs: list[SourceSpec], scopes: list[ScopeOutput], failures: pa.Table, clock: StageClock
+) -> dict[str, pa.Table]:
+    """The country's tables from the scopes' parts: powers across provinces, every table in its order.
+
+    Items are written here (partition by partition, with their power ids); the other tables are
+    returned for ``write_tables``. One table is in memory at a time besides the compact consolidation
+    columns, which is what keeps a national run's peak near one province's.
     """
-    fresh = [r for r in results if r.rows is not None and r.validated is None]
-    frames = [r.rows for r in fresh if r.rows is not None and len(r.rows)]
-    with clock.stage("validate"):
-        outcome = None
-        if frames:
-            batch = add_jurisdiction_columns(pd.concat(frames, ignore_index=True), registry)
-            outcome = validate(batch, out_dir=staging / "validation")
-        positions = None
-        if outcome is not None:
-            positions = (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine))
-        for r in fresh:
-            r.validated = _split_validated(r, outcome, positions)
-            if cache is not None and r.key is not None:
-                cache.put_source(r.key, r.validated)
-        parts = [r.validated for r in results if r.validated is not None]
-        item_parts = [v.items for v in parts if len(v.items)]
-        quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
-        items = pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame()
-        quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
-        docs = outcome is not None and bool(outcome.data_docs)
-        if outcome is None and cache is not None and any(r.cached for r in results):
-            docs = _carry_data_docs(results, cache.previous_out, staging)
-    _count_per_source(results, items, quarantine)
-    errors = len(quarantine)
-    validation = {
-        "success": errors == 0,
-        "errors": errors,
-        "warnings": int(sum(1 for w in items["warnings"] if w)) if len(items) else 0,
-        "expectations": _merge_expectations(results),
-        "data_docs": "validation/data_docs/index.html" if docs else None,
-        "validated_sources": sorted(r.spec.id for r in fresh),
-        "reused_sources": sorted(r.spec.id for r in results if r.cached),
-    }
-    with clock.stage("assemble"):
-        if len(items):
-            items = items.reset_index(drop=True)
-            items["item_id"] = item_ids(items)
-        tables = {
-            "items": to_items_table(items) if len(items) else None,
-            "quarantine": to_quarantine_table(quarantine) if len(quarantine) else None,
-        }
-    current = items[items["source_id"].isin(current_source_ids(manifest.sources))] if len(items) else items
-    with clock.stage("match"):
-        links, provinces = match_all(current, registry, threshold, cache)
+    tables: dict[str, pa.Table] = {}
     with clock.stage("consolidate"):
-        if len(current):
-            power_ids, tables["powers"] = consolidate(current, links)
-            items_power = pd.Series(None, index=items.index, dtype=object)
-            items_power.loc[power_ids.index] = power_ids
-            tables["items"] = tables["items"].set_column(
-                tables["items"].schema.get_field_index("power_id"),
-                "power_id",
-                pa.array(items_power.tolist(), pa.string(), from_pandas=True),
+        current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
+        power_of = pa.table({"item_id": pa.array([], pa.string()), "power_id": pa.array([], pa.string())})
+        if current is not None and current.num_rows:
+            ends = pa.concat_tables([s.link_ends for s in scopes])
+            frame = current.to_pandas()
+            power_ids, tables["powers"] = consolidate(frame, ends)
+            power_of = pa.table(
+                {"item_id": current.column("item_id"), "power_id": pa.array(power_ids.tolist(), pa.string())}
             )
-        tables["links"] = links
-    with clock.stage("changes"):
-        tables["changes"] = track_changes(manifest, registry, items, previous_items, threshold)
-    with clock.stage("findings"):
-        tables["findings"] = all_findings(
-            manifest, registry, results, items, current, links, tables["changes"], threshold
-        )
-    with clock.stage("summarise"):
-        if len(current):
-            tables["summary"] = summarise(current)
-            tables["citations"] = citations_table(current)
-            for name, table in reform_tables(
-                current, links, registry, changes=tables["changes"], all_items=items
-            ).items():
-                tables[f"reform/{name}"] = table
-    methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
-    matching = {
-        "threshold": threshold,
-        "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)},
-        "provinces": provinces,
-    }
-    return {k: v for k, v in tables.items() if v is not None}, validation, matching
+    with clock.stage("write"):
+        _write_items(staging, power_of)
+    with clock.stage("assemble"):
+        if (quarantine := _quarantine(staging, specs)) is not None:
+            tables["quarantine"] = quarantine
+        tables["links"] = _sorted("links", _concat(staging, "links", LINKS))
+        tables["changes"] = combine_changes(*settle_national_moves(read_parts(staging, "changes")))
+        tables["findings"] = _sorted("findings", _concat(staging, "findings", FINDINGS, [failures]))
+        for name in ("summary", "citations", *(f"reform/{n}" for n in REFORM_TABLES)):
+            parts = read_parts(staging, name)
+            if parts:
+                tables[name] = _sorted(name, pa.concat_tables(parts.values()))
+    shutil.rmtree(staging / PARTS_DIR, ignore_errors=True)
+    return tables
 
 
-def _previous_items(previous: str | None, last_output: Path | None) -> pd.DataFrame | None:
-    """Items of the output to compare with: an explicit folder, else the one being replaced."""
+def _previous_folder(previous: str | None, last_output: Path | None) -> Path | None:
+    """The output to compare with: an explicit folder (which must hold items), else the one being replaced."""
     if previous is not None:
-        return load_previous_items(Path(previous))
+        folder = Path(previous)
+        if not any((folder / "items").glob("**/*.parquet")):
+            raise FileNotFoundError(
+                f"{folder / 'items'}: no items Parquet files; is {previous} a powerlists output folder?"
+            )
+        return folder
     if last_output is not None and (last_output / "items").is_dir():
-        return load_previous_items(last_output)
+        return last_output
     return None
 
 
-def track_changes(
-    manifest: Manifest,
+def group_by_scope(specs: list[SourceSpec], registry: Registry) -> dict[str, list[SourceSpec]]:
+    """Sources per scope (the province of their jurisdiction; national lists are their own scope),
+    national first, then provinces by code, each in manifest order."""
+    groups: dict[str, list[SourceSpec]] = defaultdict(list)
+    for s in specs:
+        groups[registry.province(s.jurisdiction)].append(s)
+    return {p: groups[p] for p in sorted(groups, key=lambda p: (p != NATIONAL, p))}
+
+
+def _fetch_info(result: SourceResult, outcome: FetchOutcome | str | None) -> SourceResult:
+    if isinstance(outcome, FetchOutcome):
+        result.fetch = {
+            "status": outcome.status,
+            "url": outcome.url,
+            "etag": outcome.etag,
+            "last_modified": outcome.last_modified,
+            "attempts": outcome.attempts,
+            "seconds": outcome.seconds,
+            "stored": f"downloads/{outcome.sha256}",
+        }
+    return result
+
+
+def run_scopes(
+    spec: Manifest,
     registry: Registry,
-    items: pd.DataFrame,
-    previous_items: pd.DataFrame | None,
-    threshold: float,
-) -> pa.Table:
-    """Changes between consecutive versions in this manifest, and against a previous output."""
-    if not len(items):
-        return CHANGES.empty_table()
-    parts = [diff_versions(items, version_chains(manifest.sources), registry, threshold=threshold)]
-    if previous_items is not None and len(previous_items):
-        parts.append(diff_against_previous(items, previous_items, registry, threshold=threshold))
-    return combine_changes(*parts)
-
-
-_FINDING_ORDER = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
-
-
-def all_findings(
-    manifest: Manifest,
-    registry: Registry,
-    results: list[SourceResult],
-    items: pd.DataFrame,
-    current: pd.DataFrame,
-    links: pa.Table,
-    changes: pa.Table,
-    threshold: float,
-) -> pa.Table:
-    """Every finding kind: cross-level (one version), over time (versions), reform rules, failed sources.
-
-    Days outstanding are counted up to the newest list date, not today, so that the same inputs give
-    the same bytes.
-    """
-    found = [source_failure_findings(manifest, results)]
-    if len(current):
-        cross_level = find_cross_level(current, links, registry)
-        as_of = default_as_of(manifest.sources)
-        if as_of is not None:
-            over_time = find_over_time(items, links, changes, registry, as_of, threshold=threshold)
-            cross_level = combine_findings(cross_level, over_time)
-        found += [cross_level, find_reform(current, links, registry)]
-    return pa.concat_tables(found).sort_by([(c, "ascending") for c in _FINDING_ORDER], null_placement="at_start")
-
-
-@task(name="match-province", task_run_name="match-{province}", cache_policy=NO_CACHE)
-def match_province(province: str, items: pd.DataFrame, registry: Registry, threshold: float) -> pa.Table:
-    """Links of one province's items to their ancestors (its own lists and the national list).
-
-    Provinces are independent, which is what lets them run in parallel (threads here, Dask workers
-    with ``--dask``) and be skipped when their inputs did not change.
-    """
-    links = link_items(items, registry, threshold=threshold)
-    return links.filter(
-        pc.is_in(links.column("child_item_id"), pa.array(items["item_id"][items["province"] == province]))
-    )
-
-
-# The columns ``link_items`` reads (its docstring), plus ``province`` for ``match_province``'s filter.
-MATCH_COLUMNS = (
-    "item_id",
-    "jurisdiction_code",
-    "level",
-    "province",
-    "name_norm",
-    "main_name",
-    "sub_item",
-    "power_type",
-    "power_type_inferred",
-    "base_code",
-    "department",
-    "legal_basis",
-)
-
-
-def match_all(
-    items: pd.DataFrame, registry: Registry, threshold: float, cache: RunCache | None = None
-) -> tuple[pa.Table, dict[str, str]]:
-    """Links of every province, and per province whether they were ``matched`` or ``cached``.
-
-    A province whose items, the national items, the threshold, the registry and the code are all
-    unchanged takes its links from the previous run's cache (see ``flows.incremental``).
-    """
-    if not len(items):
-        return LINKS.empty_table(), {}
-    # only what matching reads: the cache key hashes less, a Dask worker is sent less
-    frame = items[[c for c in MATCH_COLUMNS if c in items.columns]]
-    by_province = frame.groupby("province", sort=True).indices
-    national = frame.iloc[by_province.get(NATIONAL, [])]
-    provinces = sorted(p for p in by_province if p != NATIONAL)
-    registry_fp = registry_version(registry) if cache is not None else ""
-    tables: dict[str, pa.Table] = {}
-    futures = {}
-    keys: dict[str, str] = {}
-    for p in provinces:
-        subset = pd.concat([frame.iloc[by_province[p]], national])
-        if cache is not None:
-            keys[p] = match_key(subset, registry_fp, threshold)
-            hit = cache.get_links(keys[p])
-            if hit is not None:
-                tables[p] = hit
-                continue
-        futures[p] = match_province.submit(p, subset, registry, threshold)
-    for p, future in futures.items():
-        tables[p] = future.result()
-        if cache is not None:
-            cache.put_links(keys[p], tables[p])
-    states = {p: "matched" if p in futures else "cached" for p in provinces}
-    ordered = [tables[p] for p in provinces]
-    links = (
-        pa.concat_tables(ordered).sort_by([("child_item_id", "ascending"), ("parent_jurisdiction", "ascending")])
-        if ordered
-        else LINKS.empty_table()
-    )
-    return links, states
-
-
-def _read_all(
-    specs: list[SourceSpec],
     fetched: dict[str, FetchOutcome | str],
     downloads: Path,
+    staging: Path,
     cache: RunCache,
-    registry: Registry,
-) -> list[SourceResult]:
-    """Read every source as mapped tasks (at most the task runner's workers at once), in manifest order.
+    threshold: float,
+    previous: Path | None,
+    parallel_scopes: int,
+) -> tuple[list[ScopeOutput], list[SourceResult]]:
+    """Every scope through read → finish, at most ``parallel_scopes`` provinces in flight (memory bound).
 
-    A ``url`` source whose download failed is a failed source here and is not read.
+    Returns the scope outputs (national first) and the light per-source results in manifest order,
+    including sources whose download failed (never read).
     """
-    readable = [s for s in specs if not isinstance(fetched.get(s.id), str)]
-    paths = [str(downloads / f.sha256) if isinstance(f := fetched.get(s.id), FetchOutcome) else None for s in readable]
-    futures = read_source.map(readable, paths, unmapped(cache), unmapped(registry)) if readable else []
-    by_id = {s.id: f.result() for s, f in zip(readable, futures, strict=True)}
-    results = []
-    for s in specs:
-        outcome = fetched.get(s.id)
-        if isinstance(outcome, str):
-            result = SourceResult(s, None, error=outcome, fetch={"status": "failed", "url": s.url, "error": outcome})
-        else:
-            result = by_id[s.id]
-            if isinstance(outcome, FetchOutcome):
-                result.fetch = {
-                    "status": outcome.status,
-                    "url": outcome.url,
-                    "etag": outcome.etag,
-                    "last_modified": outcome.last_modified,
-                    "attempts": outcome.attempts,
-                    "seconds": outcome.seconds,
-                    "stored": f"downloads/{outcome.sha256}",
-                }
-        results.append(result)
-    return results
+    parallel = max(1, parallel_scopes)
+    failed = {s.id: SourceResult(s, None, error=o, fetch={"status": "failed", "url": s.url, "error": o})
+              for s in spec.sources if isinstance(o := fetched.get(s.id), str)}  # fmt: skip
+    common = {
+        "registry": registry,
+        "all_specs": spec.sources,
+        "staging": staging,
+        "cache": cache,
+        "threshold": threshold,
+        "previous": previous,
+        "as_of": default_as_of(spec.sources),
+    }
+
+    def submit(province: str, specs: list[SourceSpec], national: NationalContext | None) -> Any:
+        readable = [s for s in specs if s.id not in failed]
+        batches = balanced_batches(readable, parallel) if readable else []
+        paths = [
+            [str(downloads / f.sha256) if isinstance(f := fetched.get(s.id), FetchOutcome) else None for s in b]
+            for b in batches
+        ]
+        reads = [
+            read_sources.submit(province, i, b, p, unmapped(cache), unmapped(registry))
+            for i, (b, p) in enumerate(zip(batches, paths, strict=True))
+        ]
+        return finish_scope_task.submit(province, reads, national=national, **common)
+
+    outputs: list[ScopeOutput] = []
+    scopes = group_by_scope(spec.sources, registry)
+    national = None
+    if NATIONAL in scopes:
+        outputs.append(submit(NATIONAL, scopes.pop(NATIONAL), None).result())
+        national = outputs[0].national
+        outputs[0].national = None
+    in_flight: deque[Any] = deque()
+    for province, specs in scopes.items():
+        if len(in_flight) >= parallel:
+            outputs.append(in_flight.popleft().result())
+        in_flight.append(submit(province, specs, national))
+    outputs.extend(f.result() for f in in_flight)
+    by_id = {r.spec.id: r for o in outputs for r in o.results} | failed
+    results = [_fetch_info(by_id[s.id], fetched.get(s.id)) for s in spec.sources]
+    return outputs, results
 
 
 def _publish(run: dict[str, Any], out: Path) -> None:
@@ -589,6 +437,7 @@ def powerlists_run(
     fetch_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
     previous: str | None = None,
     compare_with_last: bool = True,
+    parallel_scopes: int = 1,
 ) -> dict[str, Any]:
     """Ingest every source of ``manifest``, validate, link across levels and write ``out``.
 
@@ -605,6 +454,10 @@ def powerlists_run(
     earlier output folder); when ``previous`` is not given and ``compare_with_last`` is true, the
     output being replaced is the previous one, so a scheduled run always reports what changed since
     the last successful run.
+
+    ``parallel_scopes`` provinces are processed at once (and each province's files read in that many
+    batches): 1 on threads, where the GIL makes more pointless and memory grows with each; the number
+    of worker processes with a Dask runner (the CLI sets it from ``--dask-workers``).
     """
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
@@ -624,6 +477,7 @@ def powerlists_run(
         logger.info("manifest %s: %d sources (%d rejected)", spec.name, len(spec.sources), len(spec.source_errors))
         for sid, error in spec.source_errors.items():
             logger.error("source %s: %s", sid, error)
+        previous_folder = _previous_folder(previous, out_path if compare_with_last else None)
 
         staging = new_staging(out_path)
         try:
@@ -637,21 +491,32 @@ def powerlists_run(
                     max_bytes=int(fetch_max_mb * 1024 * 1024),
                     retry_delay=fetch_retry_delay_s,
                 )
-            with clock.stage("read"):
-                results = _read_all(spec.sources, fetched, downloads.folder, cache, registry)
+            with clock.stage("scopes"):
+                scopes, results = run_scopes(
+                    spec,
+                    registry,
+                    fetched,
+                    downloads.folder,
+                    staging,
+                    cache,
+                    threshold,
+                    previous_folder,
+                    parallel_scopes,
+                )
+            for scope in scopes:
+                for name, seconds in scope.seconds.items():
+                    clock.add(name, seconds)
             reused = [r.spec.id for r in results if r.cached]
             logger.info("%d source(s) unchanged since the last run, reused: %s", len(reused), ", ".join(reused) or "-")
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
-
-            with clock.stage("previous"):
-                previous_items = _previous_items(previous, out_path if compare_with_last else None)
-            tables, validation, matching = build_outputs(
-                spec, registry, results, staging, clock, threshold, cache, previous_items
-            )
+            tables = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
             with clock.stage("write"):
-                write_tables(tables, staging)
+                write_tables(tables, staging, written={"items"})
+            docs = any(s.validated for s in scopes)
+            if not docs and any(r.cached for r in results):
+                docs = carry_data_docs(results, out_path, staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -666,6 +531,21 @@ def powerlists_run(
         if share > error_share:
             reasons.append(f"{share:.1%} of rows quarantined, above max_error_share {error_share:.1%}")
         outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
+        validation = {
+            "success": quarantined == 0,
+            "errors": quarantined,
+            "warnings": sum(r.info.get("warnings", 0) for r in results),
+            "expectations": _merge_expectations(results),
+            "data_docs": "validation/data_docs/index.html" if docs else None,
+            "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
+            "reused_sources": sorted(r.spec.id for r in results if r.cached),
+        }
+        methods = pc.value_counts(tables["links"].column("method")).to_pylist() if tables["links"].num_rows else []
+        matching = {
+            "threshold": threshold,
+            "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)},
+            "provinces": {s.province: s.matched for s in scopes if s.matched},
+        }
         run = _run_json(spec, results, started, clock, validation, matching, outcome)
         (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
         render_report(staging)

@@ -66,10 +66,10 @@ def test_dask_scheduler_runs_the_flow_with_identical_parquet(
     assert len(cluster.scheduler.workers) == 2
     out = tmp_path / "out"
     runner = task_runner(dask_address=cluster.scheduler_address)
-    powerlists_run.with_options(task_runner=runner)(manifest=str(tree), out=str(out))
+    powerlists_run.with_options(task_runner=runner)(manifest=str(tree), out=str(out), parallel_scopes=2)
     # the tasks ran on the cluster's workers, not in this process
     prefixes = " ".join(cluster.scheduler.task_prefixes)
-    assert "read" in prefixes and "match" in prefixes, prefixes
+    assert "read" in prefixes and "scope" in prefixes, prefixes
     assert _parquet_bytes(out) == thread_output
 
 

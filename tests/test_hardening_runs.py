@@ -162,7 +162,7 @@ def copy_output(src: Path, dst: Path) -> None:
 STAGES: list[tuple[str, Callable[[Path], bool]]] = [
     ("reading", lambda staging: True),  # the staging folder exists: fetch and read
     ("validating", lambda staging: (staging / "validation").exists()),  # GX is writing Data Docs
-    ("matching", lambda staging: (staging / "validation" / "validation_result.json").exists()),
+    ("matching", lambda staging: (staging / "validation" / "results").exists()),  # a scope's GX result is in
     ("writing", lambda staging: (staging / "items").exists()),
     ("reporting", lambda staging: (staging / "run.json").exists()),
     ("before swap", lambda staging: (staging / "views.sql").exists()),

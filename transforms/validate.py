@@ -57,7 +57,9 @@ def _checked_columns(suite: dict[str, Any]) -> list[str]:
     return sorted({e["kwargs"]["column"] for e in suite["expectations"]})
 
 
-def _run_gx(frame: pd.DataFrame, suite_doc: dict[str, Any], docs_dir: Path | None) -> tuple[Any, str | None]:
+def _run_gx(
+    frame: pd.DataFrame, suite_doc: dict[str, Any], docs_dir: Path | None, name: str | None = None
+) -> tuple[Any, str | None]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
@@ -103,7 +105,11 @@ def _run_gx(frame: pd.DataFrame, suite_doc: dict[str, Any], docs_dir: Path | Non
             },
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    # a run name per scope: several scopes' validations share one Data Docs site without overwriting
+    run_id = RunIdentifier(run_name=f"powerlists-{name}") if name else None
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
     (validation,) = result.run_results.values()
     return validation, docs_index
 
@@ -144,11 +150,14 @@ def validate(
     *,
     suite_path: Path = SUITE_PATH,
     out_dir: Path | None = None,
+    name: str | None = None,
 ) -> ValidationOutcome:
     """Split normalised rows into items and quarantine; write GX results and Data Docs to ``out_dir``.
 
-    ``frame`` is the concatenated normalised row frame of every source of the run. Rows keep their
-    order in both outputs so that item ids and table bytes are reproducible.
+    ``frame`` is the concatenated normalised row frame of the sources validated together. Rows keep
+    their order in both outputs so that item ids and table bytes are reproducible. With a ``name`` (the
+    flow validates one province scope at a time) the result is ``out_dir/results/<name>.json`` and the
+    Data Docs site in ``out_dir/data_docs`` gains this validation's page beside the others.
     """
     suite_doc = load_suite(suite_path)
     n = len(frame)
@@ -161,10 +170,11 @@ def validate(
         columns = _checked_columns(suite_doc)
         projection, row_combination = _distinct_rows(frame[columns].reset_index(drop=True))
         source_ids = frame["source_id"].to_numpy(dtype=object)
-        validation, docs_index = _run_gx(projection, suite_doc, out_dir / "data_docs" if out_dir else None)
+        validation, docs_index = _run_gx(projection, suite_doc, out_dir / "data_docs" if out_dir else None, name)
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "validation_result.json").write_text(
+            result_path = out_dir / "results" / f"{name}.json" if name else out_dir / "validation_result.json"
+            result_path.parent.mkdir(parents=True, exist_ok=True)
+            result_path.write_text(
                 json.dumps(validation.to_json_dict(), ensure_ascii=False, indent=1, default=str),
                 encoding="utf-8",
             )

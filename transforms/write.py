@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,10 +77,10 @@ def check_output_folder(out: Path, protected: Iterable[Path] = ()) -> None:
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """zstd, dictionary for low-cardinality columns, fixed row groups: reproducible bytes."""
+    """zstd, dictionary for low-cardinality columns, fixed row groups, no schema metadata: reproducible bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
-        table,
+        table.replace_schema_metadata(None),  # pandas' metadata (index, dtypes) is not part of the contract
         path,
         compression="zstd",
         use_dictionary=[c for c in table.column_names if c in _DICTIONARY_COLUMNS],
@@ -100,13 +100,16 @@ def write_items(items: pa.Table, folder: Path) -> None:
         write_parquet(part, folder / "items" / f"province={province}" / "part-0.parquet")
 
 
-def write_tables(tables: dict[str, pa.Table], folder: Path) -> None:
+def write_tables(tables: dict[str, pa.Table], folder: Path, *, written: Collection[str] = ()) -> None:
     """Every contract table (a missing one is written empty so queries never meet a missing file),
-    then any further table (``citations``, ``reform/…``) as ``<name>.parquet``."""
+    then any further table (``citations``, ``reform/…``) as ``<name>.parquet``. Tables in ``written``
+    are already in ``folder`` (the flow writes items partition by partition)."""
     for name, table in tables.items():
         if name not in TABLES:
             write_parquet(table, folder / f"{name}.parquet")
     for name, schema in TABLES.items():
+        if name in written:
+            continue
         table = tables.get(name, schema.empty_table())
         if not table.schema.equals(schema):
             raise ValueError(f"{name}: schema differs from the contract:\n{table.schema}\n!=\n{schema}")

@@ -1,0 +1,551 @@
+"""One province at a time: the unit of work that keeps a national run within one machine's memory.
+
+A whole-country run holds ~10M items; its rows, validation frames, links and findings intermediates do
+not fit in RAM at once (~7 GB per million items when held together). But every question the pipeline
+asks is local to a province plus the national lists above it: items link to ancestors only, versions
+are per jurisdiction, findings compare an item with its ancestors, summaries are per jurisdiction. So a
+run is split into **scopes**:
+
+* the national scope: the national lists (000000) alone; its items are then the context every
+  province is matched and compared against;
+* one scope per province: its own lists (province, cities, counties, townships) plus that context.
+
+A scope is read, validated, matched and examined; its output rows are written as Arrow parts under
+``STAGING/.parts/<table>/<scope>.arrow`` and only compact columns (ids for consolidation) are kept in
+memory. Rows that a province scope computes about the national lists alone (they are in every province
+scope's input) are dropped there: the national scope owns them. The flow then consolidates powers across
+the country from the compact columns and assembles each table from its parts in the order a
+whole-country computation gives (``flows.pipeline.assemble_tables``), so the output does not depend on
+the split: ``tests/test_scope.py`` checks it byte for byte against processing everything as one scope.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
+from transforms.basis import citations_table
+from transforms.changes import combine_changes, combine_findings, diff_against_previous, diff_versions, find_over_time
+from transforms.findings import find_cross_level
+from transforms.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
+from transforms.jurisdictions import NATIONAL, Registry
+from transforms.manifest import SourceSpec
+from transforms.match import link_items
+from transforms.normalise import normalise
+from transforms.read import SourceReadError, read_rows, read_source_file
+from transforms.reform import find_reform, reform_tables
+from transforms.schema import CHANGES, FINDINGS, LINKS
+from transforms.summary import summarise
+from transforms.validate import validate
+from transforms.versions import current_source_ids, version_chains
+
+PARTS_DIR = ".parts"
+#: The columns ``transforms.consolidate.consolidate`` reads: all the country-wide step keeps per item.
+CONSOLIDATE_COLUMNS = ("item_id", "level", "jurisdiction_code", "name_norm", "name_raw", "power_type")
+# The columns ``link_items`` reads (its docstring): the match cache key hashes only these.
+MATCH_COLUMNS = (
+    "item_id",
+    "jurisdiction_code",
+    "level",
+    "name_norm",
+    "main_name",
+    "sub_item",
+    "power_type",
+    "power_type_inferred",
+    "base_code",
+    "department",
+    "legal_basis",
+)
+# Per table, the jurisdiction columns that say whose row it is. A province scope drops the rows where
+# all of them are national or empty: those are about the national lists alone (see the module doc).
+OWNER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "findings": ("jurisdiction_code", "other_jurisdiction_code"),
+    "reform/status_summary": ("jurisdiction_code",),
+    "reform/city_county_licence_coverage": ("upper_code", "lower_code"),
+    "reform/concentration": ("jurisdiction_code",),
+}
+
+
+@dataclass
+class SourceResult:
+    """What one source gave: its normalised rows (or, when unchanged, its cached validated rows), or why none.
+
+    ``validated`` is filled by validation, or straight from the cache when the source's bytes, read
+    options and the code are unchanged (``cached``): then ``rows`` is None and nothing was read or
+    validated again. Once its scope is done, the frames are dropped (``light``): run.json needs counts only.
+    """
+
+    spec: SourceSpec
+    rows: pd.DataFrame | None
+    sha256: str | None = None
+    bytes: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    key: str | None = None
+    validated: ValidatedSource | None = None
+    cached: bool = False
+    fetch: dict[str, Any] | None = None
+
+    @property
+    def rows_read(self) -> int:
+        if self.validated is not None:
+            return self.validated.rows_read
+        return 0 if self.rows is None else len(self.rows)
+
+    def light(self) -> SourceResult:
+        """The same result without row frames, for run.json once the scope's tables are written."""
+        validated = None
+        if self.validated is not None:
+            v = self.validated
+            validated = ValidatedSource(pd.DataFrame(), pd.DataFrame(), v.rows_read, v.expectations, v.info)
+        return SourceResult(
+            self.spec,
+            None,
+            self.sha256,
+            self.bytes,
+            self.info,
+            self.error,
+            self.key,
+            validated,
+            self.cached,
+            self.fetch,
+        )
+
+
+@dataclass
+class NationalContext:
+    """The national lists' items, the ancestors every province scope is matched and compared against."""
+
+    items: pd.DataFrame  # every version
+    current: pd.DataFrame  # current versions only
+
+
+@dataclass
+class ScopeOutput:
+    """What a finished scope hands back to the flow: small enough to keep for every province."""
+
+    province: str
+    results: list[SourceResult]
+    consolidate_items: pa.Table  # CONSOLIDATE_COLUMNS of the scope's current items
+    link_ends: pa.Table  # child_item_id, parent_item_id of the scope's links
+    matched: str | None  # "matched" / "cached", None for the national scope (nothing above it)
+    validated: bool  # Great Expectations ran on at least one of its sources
+    seconds: dict[str, float]
+    national: NationalContext | None = None  # the national scope's items, for the province scopes
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+
+
+def source_bytes(spec: SourceSpec, downloaded: str | None = None) -> bytes:
+    """The source's bytes: its file, or for a ``url`` source the copy the fetch stage stored."""
+    if downloaded is not None:
+        return read_source_file(downloaded)
+    if spec.path is None:
+        raise SourceReadError(f"{spec.url}: HTTP sources are fetched by the fetch stage")
+    return read_source_file(spec.path)  # refuses a file over the size cap before reading it
+
+
+def read_source(
+    spec: SourceSpec, downloaded: str | None = None, cache: RunCache | None = None, registry: Registry | None = None
+) -> SourceResult:
+    """Read and normalise one list file; a source that cannot be read is reported, not raised.
+
+    With a ``cache`` (and the ``registry`` its key needs), an unchanged source is taken from the
+    previous run's cache instead: no parsing, no normalising, no validation.
+    """
+    try:
+        data = source_bytes(spec, downloaded)
+    except OSError as exc:
+        return SourceResult(spec, None, error=f"cannot read {spec.location}: {exc}")
+    except SourceReadError as exc:
+        return SourceResult(spec, None, error=f"{spec.location}: {exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    key = source_key(spec, digest, registry) if cache is not None and registry is not None else None
+    if key is not None and cache is not None and (hit := cache.get_source(key)) is not None:
+        return SourceResult(
+            spec, None, sha256=digest, bytes=len(data), info=dict(hit.info), key=key, validated=hit, cached=True
+        )
+    try:
+        frame, info = read_rows(
+            data,
+            source_id=spec.id,
+            fmt=spec.format,
+            encoding=spec.encoding,
+            sheet=spec.sheet,
+            header_row=spec.header_row,
+            columns=spec.columns or None,
+        )
+    except SourceReadError as exc:
+        return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)
+    frame["jurisdiction_code"] = spec.jurisdiction
+    frame["published"] = spec.published
+    return SourceResult(spec, normalise(frame), sha256=digest, bytes=len(data), info=info, key=key)
+
+
+def balanced_batches(specs: Sequence[SourceSpec], n: int) -> list[list[SourceSpec]]:
+    """``specs`` in at most ``n`` batches of similar total file size (largest first, greedy), each in
+    manifest order: one task per batch keeps the per-task cost of a task runner off 3,000 small files."""
+    n = max(1, min(n, len(specs)))
+    sizes = {s.id: (s.path.stat().st_size if s.path is not None and s.path.is_file() else 0) for s in specs}
+    loads = [0] * n
+    members: list[list[int]] = [[] for _ in range(n)]
+    for i in sorted(range(len(specs)), key=lambda i: -sizes[specs[i].id]):
+        target = loads.index(min(loads))
+        loads[target] += sizes[specs[i].id]
+        members[target].append(i)
+    return [[specs[i] for i in sorted(m)] for m in members if m]
+
+
+# ---- validation -----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One scope at a time writes the shared Data Docs site (threads and worker processes alike)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _positions_by_source(frame: pd.DataFrame) -> dict[str, Any]:
+    """Row positions of each source in ``frame`` (ascending), found in one pass instead of one scan per source."""
+    return frame.groupby("source_id", sort=False).indices if len(frame) else {}
+
+
+def validate_scope(
+    results: list[SourceResult], registry: Registry, staging: Path, scope: str, cache: RunCache | None
+) -> bool:
+    """Great Expectations over the scope's freshly read sources (one checkpoint), then each source's share.
+
+    Expectations are row-level, so validating a scope (or a source) gives every row the verdict it gets
+    in any larger batch; that is what lets scopes and cached sources be validated separately. Returns
+    whether GX ran.
+    """
+    fresh = [r for r in results if r.rows is not None and r.validated is None]
+    frames = [r.rows for r in fresh if r.rows is not None and len(r.rows)]
+    outcome = None
+    if frames:
+        batch = add_jurisdiction_columns(pd.concat(frames, ignore_index=True), registry)
+        folder = staging / "validation"
+        with _exclusive(folder / ".lock"):
+            outcome = validate(batch, out_dir=folder, name=scope)
+    positions = (
+        (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome is not None else None
+    )
+    for r in fresh:
+        r.validated = _split_validated(r, outcome, positions)
+        if cache is not None and r.key is not None:
+            cache.put_source(r.key, r.validated)
+    return outcome is not None
+
+
+def _split_validated(
+    result: SourceResult, outcome: Any, positions: tuple[dict[str, Any], dict[str, Any]] | None
+) -> ValidatedSource:
+    """One source's share of a batch validation: what the cache keeps for the next run."""
+    sid = result.spec.id
+    if outcome is None or positions is None or result.rows is None or not len(result.rows):
+        return ValidatedSource(pd.DataFrame(), pd.DataFrame(), 0, [], dict(result.info))
+    none: list[int] = []
+    expectations = [
+        {**{k: v for k, v in e.items() if k != "failed_by_source"}, "failed_rows": e["failed_by_source"].get(sid, 0)}
+        for e in outcome.by_expectation
+    ]
+    return ValidatedSource(
+        items=outcome.items.iloc[positions[0].get(sid, none)].reset_index(drop=True),
+        quarantine=outcome.quarantine.iloc[positions[1].get(sid, none)].reset_index(drop=True),
+        rows_read=len(result.rows),
+        expectations=expectations,
+        info=dict(result.info),
+    )
+
+
+def count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantine: pd.DataFrame) -> None:
+    """Items, quarantined rows and warnings per source into its info; a lost row stops the run."""
+    item_counts = items.groupby("source_id").size().to_dict() if len(items) else {}
+    warn_counts = (
+        items.assign(_w=[bool(w) for w in items["warnings"]]).groupby("source_id")["_w"].sum().to_dict()
+        if len(items)
+        else {}
+    )
+    quarantine_counts = quarantine.groupby("source_id").size().to_dict() if len(quarantine) else {}
+    for r in results:
+        r.info["items"] = int(item_counts.get(r.spec.id, 0))
+        r.info["quarantined"] = int(quarantine_counts.get(r.spec.id, 0))
+        r.info["warnings"] = int(warn_counts.get(r.spec.id, 0))
+        if r.info["items"] + r.info["quarantined"] != r.rows_read:
+            raise AssertionError(f"{r.spec.id}: items + quarantined != rows read ({r.rows_read}); a row was lost")
+
+
+# ---- the scope's tables ------------------------------------------------------------------------------------
+
+
+class Clock:
+    """Seconds per stage of one scope (summed by the flow over scopes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        import time
+
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def match_scope(
+    current: pd.DataFrame, national: pd.DataFrame, registry: Registry, threshold: float, cache: RunCache | None
+) -> tuple[pa.Table, str]:
+    """Links of the scope's current items to their ancestors (its own lists and the national ones).
+
+    A scope whose items, the national items, the threshold, the registry and the code are unchanged
+    takes its links from the previous run's cache (see ``flows.incremental``).
+    """
+    frame = pd.concat(
+        [current[[c for c in MATCH_COLUMNS if c in current]], national[[c for c in MATCH_COLUMNS if c in national]]]
+    )
+    key = match_key(frame, registry_version(registry), threshold) if cache is not None else None
+    if key is not None and cache is not None and (hit := cache.get_links(key)) is not None:
+        return hit, "cached"
+    links = link_items(frame, registry, threshold=threshold)
+    links = links.filter(pc.is_in(links.column("child_item_id"), pa.array(current["item_id"], pa.string())))
+    if key is not None and cache is not None:
+        cache.put_links(key, links)
+    return links, "matched"
+
+
+def track_changes(
+    specs: Sequence[SourceSpec],
+    registry: Registry,
+    items: pd.DataFrame,
+    previous_items: pd.DataFrame | None,
+    threshold: float,
+) -> pa.Table:
+    """Changes between consecutive versions of ``specs``, and against a previous output's items."""
+    if not len(items):
+        return CHANGES.empty_table()
+    parts = [diff_versions(items, version_chains(specs), registry, threshold=threshold)]
+    if previous_items is not None and len(previous_items):
+        parts.append(diff_against_previous(items, previous_items, registry, threshold=threshold))
+    return combine_changes(*parts)
+
+
+def scope_findings(
+    registry: Registry,
+    items: pd.DataFrame,
+    current: pd.DataFrame,
+    links: pa.Table,
+    changes: pa.Table,
+    threshold: float,
+    as_of: Any,
+) -> pa.Table:
+    """Cross-level, over-time and reform findings of a scope (failed sources are the flow's).
+
+    Days outstanding are counted up to ``as_of``, the run's newest list date, not today, so that the
+    same inputs give the same bytes.
+    """
+    if not len(current):
+        return FINDINGS.empty_table()
+    cross_level = find_cross_level(current, links, registry)
+    if as_of is not None:
+        cross_level = combine_findings(
+            cross_level, find_over_time(items, links, changes, registry, as_of, threshold=threshold)
+        )
+    return pa.concat_tables([cross_level, find_reform(current, links, registry)])
+
+
+def _not_national_only(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Rows of ``table`` that involve a jurisdiction other than the national level."""
+    if not table.num_rows:
+        return table
+    keep = None
+    for column in columns:
+        values = table.column(column)
+        involved = pc.fill_null(pc.not_equal(values, NATIONAL), False)
+        keep = involved if keep is None else pc.or_(keep, involved)
+    return table.filter(keep)
+
+
+def owned_changes(changes: pa.Table) -> pa.Table:
+    """A province scope's changes: its own, and national items that moved down into it.
+
+    A national item removed and added in this province's later list is a ``level_changed`` row of the
+    national list; the national scope alone sees it as ``removed``, and ``settle_national_moves`` drops
+    that row for the move rows the provinces found (one per receiving jurisdiction, as one computation
+    over the country gives).
+    """
+    moved = pc.and_(
+        pc.equal(changes.column("jurisdiction_code"), NATIONAL), pc.equal(changes.column("change"), "level_changed")
+    )
+    return changes.filter(
+        pc.or_(
+            pc.fill_null(moved, False), pc.fill_null(pc.not_equal(changes.column("jurisdiction_code"), NATIONAL), False)
+        )
+    )
+
+
+def settle_national_moves(parts: dict[str, pa.Table]) -> list[pa.Table]:
+    """Every scope's changes, the national list's ``removed`` rows dropped where a province received the item."""
+    national = parts.get(NATIONAL)
+    provinces = [t for scope, t in parts.items() if scope != NATIONAL]
+    if national is None or not provinces:
+        return list(parts.values())
+    moves = pa.concat_tables(provinces)
+    moves = moves.filter(
+        pc.and_(
+            pc.equal(moves.column("jurisdiction_code"), NATIONAL), pc.equal(moves.column("change"), "level_changed")
+        )
+    )
+    gone = pc.and_(
+        pc.equal(national.column("change"), "removed"),
+        pc.is_in(national.column("old_item_id"), moves.column("old_item_id")),
+    )
+    return [national.filter(pc.invert(pc.fill_null(gone, False))), *provinces]
+
+
+def write_part(staging: Path, table_name: str, scope: str, table: pa.Table) -> None:
+    """A scope's share of one output table, as Arrow IPC (fast to write and to read back whole)."""
+    path = staging / PARTS_DIR / table_name / f"{scope}.arrow"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_parts(staging: Path, table_name: str) -> dict[str, pa.Table]:
+    """Every scope's part of one table by scope, national first, then provinces by code."""
+    folder = staging / PARTS_DIR / table_name
+    if not folder.is_dir():
+        return {}
+    return {p.stem: pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in sorted(folder.glob("*.arrow"))}
+
+
+def previous_items_of(previous: Path | None, provinces: Sequence[str]) -> pd.DataFrame | None:
+    """The items of ``provinces`` in a previous output folder (its ``items/province=*`` partitions)."""
+    if previous is None:
+        return None
+    files = sorted(f for p in provinces for f in (previous / "items" / f"province={p}").glob("*.parquet"))
+    if not files:
+        return None
+    table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="permissive")
+    return table.to_pandas(date_as_object=True)
+
+
+def finish_scope(
+    province: str,
+    results: list[SourceResult],
+    *,
+    registry: Registry,
+    all_specs: Sequence[SourceSpec],
+    national: NationalContext | None,
+    staging: Path,
+    cache: RunCache | None,
+    threshold: float,
+    previous: Path | None,
+    as_of: Any,
+) -> ScopeOutput:
+    """Validate, assemble, match and examine one scope; write its parts; return the compact rest.
+
+    ``national`` is the national scope's output context (None when this *is* the national scope or the
+    run has no national list). ``previous`` is the output folder to report changes against, if any.
+    """
+    clock = Clock()
+    with clock.stage("validate"):
+        ran_gx = validate_scope(results, registry, staging, province, cache)
+        parts = [r.validated for r in results if r.validated is not None]
+        item_parts = [v.items for v in parts if len(v.items)]
+        quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
+        items = pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame()
+        quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
+    count_per_source(results, items, quarantine)
+    with clock.stage("assemble"):
+        if len(items):
+            items["item_id"] = item_ids(items)
+            write_part(staging, "items", province, to_items_table(items))
+        if len(quarantine):
+            write_part(staging, "quarantine", province, to_quarantine_table(quarantine))
+    specs = [r.spec for r in results]
+    current = items[items["source_id"].isin(current_source_ids(specs))] if len(items) else items
+    above = national if national is not None and province != NATIONAL else None
+    upper_current = above.current if above is not None else pd.DataFrame(columns=list(MATCH_COLUMNS))
+    with clock.stage("match"):
+        links, matched = (LINKS.empty_table(), None)
+        if len(current) and province != NATIONAL:
+            links, matched = match_scope(current, upper_current, registry, threshold, cache)
+        write_part(staging, "links", province, links)
+
+    # Everything below compares the scope with the national lists: it runs on both, then keeps the
+    # rows that are not about the national lists alone (the national scope owns those).
+    scope_items = pd.concat([items, above.items], ignore_index=True) if above is not None and len(items) else items
+    scope_current = (
+        pd.concat([current, above.current], ignore_index=True) if above is not None and len(current) else current
+    )
+    scope_specs = [*specs, *(s for s in all_specs if s.jurisdiction == NATIONAL)] if above is not None else specs
+    provinces = [province, NATIONAL] if above is not None else [province]
+    owned = (lambda t, name: _not_national_only(t, OWNER_COLUMNS[name])) if above is not None else (lambda t, name: t)
+    with clock.stage("changes"):
+        changes = track_changes(scope_specs, registry, scope_items, previous_items_of(previous, provinces), threshold)
+        write_part(staging, "changes", province, owned_changes(changes) if above is not None else changes)
+    with clock.stage("findings"):
+        findings = scope_findings(registry, scope_items, scope_current, links, changes, threshold, as_of)
+        write_part(staging, "findings", province, owned(findings, "findings"))
+    with clock.stage("summarise"):
+        if len(current):
+            write_part(staging, "summary", province, summarise(current))
+            write_part(staging, "citations", province, citations_table(current))
+            tables = reform_tables(scope_current, links, registry, changes=changes, all_items=scope_items)
+            for name, table in tables.items():
+                write_part(staging, f"reform/{name}", province, owned(table, f"reform/{name}"))
+    consolidate_items = pa.Table.from_pandas(
+        current[list(CONSOLIDATE_COLUMNS)] if len(current) else pd.DataFrame(columns=list(CONSOLIDATE_COLUMNS)),
+        preserve_index=False,
+    )
+    context = None
+    if province == NATIONAL and len(items):
+        context = NationalContext(items=items, current=current.reset_index(drop=True))
+    return ScopeOutput(
+        province=province,
+        results=[r.light() for r in results],
+        consolidate_items=consolidate_items,
+        link_ends=links.select(["child_item_id", "parent_item_id"]),
+        matched=matched,
+        validated=ran_gx,
+        seconds=clock.seconds,
+        national=context,
+    )
+
+
+def carry_data_docs(results: list[SourceResult], previous_out: Path, staging: Path) -> bool:
+    """When no source needed validating, keep the previous Data Docs if they cover exactly these sources."""
+    try:
+        previous = json.loads((previous_out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    before = sorted((i.get("id"), i.get("cache_key")) for i in previous.get("inputs", []) if i.get("rows_read"))
+    now = sorted((r.spec.id, r.key) for r in results if r.rows_read)
+    docs = previous_out / "validation"
+    if before != now or not (docs / "data_docs" / "index.html").is_file():
+        return False
+    shutil.copytree(docs, staging / "validation", dirs_exist_ok=True)
+    return True
