@@ -19,7 +19,6 @@ import json
 import shutil
 import time
 from collections import defaultdict, deque
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from flows.scope import (
     NationalContext,
     ScopeOutput,
     SourceResult,
+    StageClock,
     balanced_batches,
     carry_data_docs,
     finish_scope,
@@ -67,24 +67,6 @@ from transforms.write import (
 
 class RunFailed(Exception):
     """The run completed its outputs but breaches a threshold (error share, failed sources)."""
-
-
-class StageClock:
-    """Seconds per stage for run.json; stages are few and coarse, so a dict is enough."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - start)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
 
 @task(name="read-sources", task_run_name="read-{scope}-{batch}", cache_policy=NO_CACHE)

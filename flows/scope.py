@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -298,21 +299,22 @@ def count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantin
 # ---- the scope's tables ------------------------------------------------------------------------------------
 
 
-class Clock:
-    """Seconds per stage of one scope (summed by the flow over scopes)."""
+class StageClock:
+    """Seconds per stage for run.json (a scope's, then the run's sum); stages are few and coarse."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        import time
-
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
 
 def match_scope(
@@ -470,7 +472,7 @@ def finish_scope(
     ``national`` is the national scope's output context (None when this *is* the national scope or the
     run has no national list). ``previous`` is the output folder to report changes against, if any.
     """
-    clock = Clock()
+    clock = StageClock()
     with clock.stage("validate"):
         ran_gx = validate_scope(results, registry, staging, province, cache)
         parts = [r.validated for r in results if r.validated is not None]

@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from flows.pipeline import StageClock, assemble_tables, group_by_scope, source_failure_findings
-from flows.scope import NATIONAL, finish_scope, read_source
+from flows.pipeline import assemble_tables, group_by_scope, source_failure_findings
+from flows.scope import NATIONAL, StageClock, finish_scope, read_source
 from transforms.changes import default_as_of
 from transforms.jurisdictions import load_registry
 from transforms.manifest import load_manifest
