@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -377,7 +377,7 @@ def run_scopes(
             for b in batches
         ]
         reads = [
-            read_sources.submit(province, i, b, p, unmapped(cache), unmapped(registry))
+            read_sources.submit(province, i, b, p, cache, registry)
             for i, (b, p) in enumerate(zip(batches, paths, strict=True))
         ]
         return finish_scope_task.submit(province, reads, national=national, **common)
