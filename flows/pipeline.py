@@ -19,9 +19,11 @@ import json
 import shutil
 import time
 from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
@@ -60,7 +62,7 @@ from transforms.write import (
     output_lock,
     recover,
     swap_in,
-    write_items,
+    write_table,
     write_tables,
 )
 
@@ -248,59 +250,103 @@ def _quarantine(staging: Path, specs: list[SourceSpec]) -> pa.Table | None:
     return table.take(pc.sort_indices(keys, sort_keys=[("source", "ascending"), ("row", "ascending")]))
 
 
-def _write_items(staging: Path, power_of: pa.Table) -> int:
-    """Each scope's items with their ``power_id``, as its province's partition; returns the row count."""
+def _write_items(staging: Path, power_of: dict[str, pa.Table]) -> int:
+    """Each scope's items with their ``power_id`` (from ``power_of[scope]``: item_id → power_id), as
+    its province's partition; returns the row count."""
     folder = staging / PARTS_DIR / "items"
     parts = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
     rows = 0
     for path in parts:
         items = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-        position = pc.index_in(items.column("item_id"), value_set=power_of.column("item_id"))
-        power_ids = power_of.column("power_id").take(position)
+        powers = power_of[path.stem]
+        position = pc.index_in(items.column("item_id"), value_set=powers.column("item_id"))
+        power_ids = powers.column("power_id").take(position)
         items = items.set_column(items.schema.get_field_index("power_id"), "power_id", power_ids)
-        if not items.schema.equals(ITEMS):
-            raise ValueError(f"items: schema differs from the contract:\n{items.schema}\n!=\n{ITEMS}")
-        write_items(items, staging)
+        write_table("items", items, staging)
         rows += items.num_rows
     if not rows:
-        write_items(ITEMS.empty_table(), staging)
+        write_table("items", ITEMS.empty_table(), staging)
     return rows
+
+
+@dataclass
+class Assembled:
+    """What run.json needs from the assembled tables (they are on disk, not in memory)."""
+
+    quarantined: int = 0
+    link_methods: dict[str, int] = field(default_factory=dict)
 
 
 def assemble_tables(
     staging: Path, specs: list[SourceSpec], scopes: list[ScopeOutput], failures: pa.Table, clock: StageClock
-) -> dict[str, pa.Table]:
-    """The country's tables from the scopes' parts: powers across provinces, every table in its order.
+) -> Assembled:
+    """The country's tables from the scopes' parts, written to ``staging`` one at a time.
 
-    Items are written here (partition by partition, with their power ids); the other tables are
-    returned for ``write_tables``. One table is in memory at a time besides the compact consolidation
-    columns, which is what keeps a national run's peak near one province's.
+    Powers are consolidated across provinces from the scopes' compact columns; items get their
+    ``power_id`` partition by partition; every other table is concatenated, put in the order a
+    whole-country computation gives, written and dropped before the next, so a national run's peak
+    memory is one table's, not all of them at once.
     """
-    tables: dict[str, pa.Table] = {}
+    done = Assembled()
+    written: set[str] = set()
+
+    def write(name: str, table: pa.Table) -> None:
+        with clock.stage("write"):
+            write_table(name, table, staging)
+        written.add(name)
+
     with clock.stage("consolidate"):
         current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
-        power_of = pa.table({"item_id": pa.array([], pa.string()), "power_id": pa.array([], pa.string())})
+        power_ids = pa.nulls(0, pa.string())
         if current is not None and current.num_rows:
             ends = pa.concat_tables([s.link_ends for s in scopes])
-            frame = current.to_pandas()
-            power_ids, tables["powers"] = consolidate(frame, ends)
-            power_of = pa.table(
-                {"item_id": current.column("item_id"), "power_id": pa.array(power_ids.tolist(), pa.string())}
+            found, powers = consolidate(current.to_pandas(types_mapper=pd.ArrowDtype), ends)
+            power_ids = pa.array(found, pa.string())
+            del current, ends, found
+            write("powers", powers)
+        # per scope, its current items' power ids (scopes are consecutive slices of ``current``)
+        power_of: dict[str, pa.Table] = {}
+        offset = 0
+        for s in scopes:
+            n = s.consolidate_items.num_rows
+            power_of[s.province] = pa.table(
+                {"item_id": s.consolidate_items.column("item_id"), "power_id": power_ids.slice(offset, n)}
             )
+            offset += n
     with clock.stage("write"):
         _write_items(staging, power_of)
+    written.add("items")
+    del power_of
     with clock.stage("assemble"):
-        if (quarantine := _quarantine(staging, specs)) is not None:
-            tables["quarantine"] = quarantine
-        tables["links"] = _sorted("links", _concat(staging, "links", LINKS))
-        tables["changes"] = combine_changes(*settle_national_moves(read_parts(staging, "changes")))
-        tables["findings"] = _sorted("findings", _concat(staging, "findings", FINDINGS, [failures]))
-        for name in ("summary", "citations", *(f"reform/{n}" for n in REFORM_TABLES)):
+        quarantine = _quarantine(staging, specs)
+    if quarantine is not None:
+        done.quarantined = quarantine.num_rows
+        write("quarantine", quarantine)
+    del quarantine
+    with clock.stage("assemble"):
+        links = _sorted("links", _concat(staging, "links", LINKS))
+    methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
+    done.link_methods = {m["values"]: m["counts"] for m in sorted(methods, key=str)}
+    write("links", links)
+    del links
+    with clock.stage("assemble"):
+        changes = combine_changes(*settle_national_moves(read_parts(staging, "changes")))
+    write("changes", changes)
+    del changes
+    with clock.stage("assemble"):
+        findings = _sorted("findings", _concat(staging, "findings", FINDINGS, [failures]))
+    write("findings", findings)
+    del findings
+    for name in ("summary", "citations", *(f"reform/{n}" for n in REFORM_TABLES)):
+        with clock.stage("assemble"):
             parts = read_parts(staging, name)
-            if parts:
-                tables[name] = _sorted(name, pa.concat_tables(parts.values()))
+            table = _sorted(name, pa.concat_tables(parts.values())) if parts else None
+        if table is not None:
+            write(name, table)
+    with clock.stage("write"):
+        write_tables({}, staging, written=written)
     shutil.rmtree(staging / PARTS_DIR, ignore_errors=True)
-    return tables
+    return done
 
 
 def _previous_folder(previous: str | None, last_output: Path | None) -> Path | None:
@@ -493,9 +539,7 @@ def powerlists_run(
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
-            tables = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
-            with clock.stage("write"):
-                write_tables(tables, staging, written={"items"})
+            assembled = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):
                 docs = carry_data_docs(results, out_path, staging)
@@ -505,7 +549,7 @@ def powerlists_run(
 
         failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
         rows_read = sum(r.rows_read for r in results)
-        quarantined = tables["quarantine"].num_rows if "quarantine" in tables else 0
+        quarantined = assembled.quarantined
         share = quarantined / rows_read if rows_read else 0.0
         reasons = []
         if failed_sources:
@@ -522,10 +566,9 @@ def powerlists_run(
             "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
             "reused_sources": sorted(r.spec.id for r in results if r.cached),
         }
-        methods = pc.value_counts(tables["links"].column("method")).to_pylist() if tables["links"].num_rows else []
         matching = {
             "threshold": threshold,
-            "links": {m["values"]: m["counts"] for m in sorted(methods, key=str)},
+            "links": assembled.link_methods,
             "provinces": {s.province: s.matched for s in scopes if s.matched},
         }
         run = _run_json(spec, results, started, clock, validation, matching, outcome)

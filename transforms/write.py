@@ -100,23 +100,28 @@ def write_items(items: pa.Table, folder: Path) -> None:
         write_parquet(part, folder / "items" / f"province={province}" / "part-0.parquet")
 
 
+def write_table(name: str, table: pa.Table, folder: Path) -> None:
+    """One named table: a contract table (checked against its schema; items as partitions) or a
+    further one (``citations``, ``reform/…``) as ``<name>.parquet``."""
+    schema = TABLES.get(name)
+    if schema is not None and not table.schema.equals(schema):
+        raise ValueError(f"{name}: schema differs from the contract:\n{table.schema}\n!=\n{schema}")
+    if name == "items":
+        write_items(table, folder)
+    else:
+        write_parquet(table, folder / f"{name}.parquet")
+
+
 def write_tables(tables: dict[str, pa.Table], folder: Path, *, written: Collection[str] = ()) -> None:
     """Every contract table (a missing one is written empty so queries never meet a missing file),
-    then any further table (``citations``, ``reform/…``) as ``<name>.parquet``. Tables in ``written``
-    are already in ``folder`` (the flow writes items partition by partition)."""
+    then any further table. Tables in ``written`` are already in ``folder`` (the flow writes each as
+    soon as it is assembled, to hold one at a time)."""
     for name, table in tables.items():
         if name not in TABLES:
-            write_parquet(table, folder / f"{name}.parquet")
+            write_table(name, table, folder)
     for name, schema in TABLES.items():
-        if name in written:
-            continue
-        table = tables.get(name, schema.empty_table())
-        if not table.schema.equals(schema):
-            raise ValueError(f"{name}: schema differs from the contract:\n{table.schema}\n!=\n{schema}")
-        if name == "items":
-            write_items(table, folder)
-        else:
-            write_parquet(table, folder / f"{name}.parquet")
+        if name not in written:
+            write_table(name, tables.get(name, schema.empty_table()), folder)
 
 
 def _lock_path(out: Path) -> Path:
