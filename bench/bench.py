@@ -535,9 +535,12 @@ def main(argv: list[str] | None = None) -> int:
                 "stages": result["stages"],
                 "threads_wall_s": threads["wall_s"] if threads else None,
             }
-    if scaling:
-        payload = {"machine": info, "note": f"{info['cpu_count']} CPUs: no point measuring more workers", **scaling}
-        (RESULTS / "scaling.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    if scaling:  # merged into earlier runs' entries, so a national-only invocation keeps the 1M ones
+        path = RESULTS / "scaling.json"
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+        note = f"{info['cpu_count']} CPUs: no point measuring more workers"
+        payload = {**earlier, "machine": info, "note": note, **scaling}
+        path.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
 
     print()
     print_table(table)
