@@ -642,3 +642,85 @@ def test_department_prefix_is_not_a_main_item() -> None:
     """'县市场监管局：X' names who does X; splitting there would make the department a 'main item'."""
     assert split_sub_item("县市场监管局：食品经营许可") == ("县市场监管局：食品经营许可", None)
     assert split_sub_item("公司设立登记—有限责任公司") == ("公司设立登记", "有限责任公司")
+
+
+# ---- the batched and cached paths give what the scalar functions give -----------------------------------------------
+
+TRICKY_NAMES = [
+    "對違反規定的處罰（變更）（縣級）",
+    "（一）1. 第一项 食品经营许可；",
+    "①②药品经营许可",
+    "客运车辆道路运输证办理(注销)",
+    "  Ａｂｃ 全角 -- 名称 —— ",
+    "注销（（个人独资企业））",
+    "1.5吨以下锅炉审批",
+    "第一项",
+    "。。",
+    "含\n换行\t制表\u200b零宽",
+    "公司设立登记—有限责任公司",
+    "县市场监管局：食品抽检",
+    "",
+    None,
+    5,
+    "a\nb",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(), st.sampled_from(TRICKY_NAMES)), max_size=12))
+def test_batched_name_normalisation_equals_normalise_name(values: list) -> None:
+    from transforms.normalise import _name_facts, _name_facts_many, _normalise_names
+
+    values = list(dict.fromkeys(v for v in [*values, *TRICKY_NAMES] if not isinstance(v, float)))
+    assert _normalise_names(values) == [normalise_name(v) for v in values]
+    assert _name_facts_many(values) == [_name_facts(v) for v in values]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet=st.sampled_from("對違規處罰變縣級許證書們後發\n里面乾隆ab 1"), max_size=12), max_size=8)
+)
+def test_t2s_of_many_texts_at_once_equals_one_by_one(texts: list[str]) -> None:
+    from transforms.normalise import _t2s, _t2s_many
+
+    assert _t2s_many(texts) == [_t2s(text) for text in texts]
+
+
+def _reference_parse_code(code: str | None) -> tuple[str | None, str | None]:
+    """_parse_code as a loop over _CODE_FORMS, the first form that matches the whole cleaned code wins."""
+    import re
+    import unicodedata
+
+    from transforms.normalise import _CODE_DASHES, _CODE_FORMS, _EXCEL_FLOAT, _INVISIBLE, _PLACEHOLDERS, _t2s
+
+    if not isinstance(code, str):
+        return None, None
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", _INVISIBLE.sub("", code)))
+    text = text.translate(_CODE_DASHES).lstrip("'").upper()
+    if not text.isascii():
+        text = _t2s(text)
+    if match := _EXCEL_FLOAT.fullmatch(text):
+        text = match.group(1)
+    if text in _PLACEHOLDERS:
+        return None, None
+    for _form, pattern in _CODE_FORMS:
+        if match := pattern.fullmatch(text):
+            return (match.group("base") if "base" in pattern.groupindex else text), None
+    return None, WARN_CODE_UNRECOGNISED
+
+
+CODE_PIECES = [
+    "511A0138000000", "512000000000", "000", "11511800015427357G", "-", "G-000007-001", "E", "许可", "00977",
+    "001", "11440300MB2C94128A", "3", "440217281000", "210973001000", "12345678", "Z", " ", "—", "'", ".0", "ａ",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(CODE_PIECES), min_size=1, max_size=6), st.sampled_from(["", "-"]))
+def test_parse_code_equals_the_loop_over_code_forms(pieces: list[str], joiner: str) -> None:
+    from transforms.normalise import _code_facts, _parse_code
+
+    for code in (joiner.join(pieces), joiner.join(pieces).lower()):
+        assert _parse_code(code) == _reference_parse_code(code)
+        base, warning = _parse_code(code)
+        assert _code_facts(code) == (base, warning, power_type_from_code(base))

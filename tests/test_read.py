@@ -787,3 +787,236 @@ def test_every_non_blank_row_comes_back_once(rows: list[list[str]], fmt: str) ->
     assert frame["row_errors"].map(len).sum() == 0
     assert frame["name_raw"].tolist() == [r[0].strip() or None for r in expected]
     assert frame["row_no"].is_monotonic_increasing and (frame["row_no"] >= 1).all()
+
+
+# ---- the fast xlsx reader gives what openpyxl gives ----------------------------------------------------------------
+
+XLSX_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+XLSX_HEADER_ROW = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>序号</t></is></c><c r="B1" t="s"><v>0</v></c>'
+    '<c r="C1" t="str"><v>事项类型</v></c><c r="D1" t="inlineStr"><is><t>实施主体</t></is></c></row>'
+)
+# sheetData bodies (after the header row) and what follows </sheetData>
+XLSX_SHEETS = {
+    "plain": '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="inlineStr"><is><t>许可甲</t></is></c></row>',
+    "no_refs": (
+        '<row><c><v>1</v></c><c t="inlineStr"><is><t>许可乙</t></is></c></row><row><c/><c t="s"><v>1</v></c></row>'
+    ),
+    "types": (
+        '<row r="2"><c r="A2" t="b"><v>1</v></c><c r="B2" t="str"><v>名称</v></c><c r="C2" t="e"><v>#N/A</v></c>'
+        '<c r="D2" t="d"><v>2024-02-03T04:05:06</v></c></row><row r="3"><c r="A3" t="b"><v>0</v></c>'
+        '<c r="B3" t="s"><v>2</v></c><c r="C3" t="e"/><c r="D3" t="x"><v>奇</v></c></row>'
+        '<row r="4"><c r="A4"><v></v></c><c r="B4" t="s"><v>-1</v></c><c r="C4" t="inlineStr"><v>忽略</v></c>'
+        '<c r="D4" t="inlineStr"><is><t/></is></c></row>'
+    ),
+    "numbers_and_dates": (
+        '<row r="2"><c r="A2"><v>1E5</v></c><c r="B2" t="str"><v>名称</v></c><c r="C2"><v>007</v></c>'
+        '<c r="D2" s="1"><v>45000.25</v></c></row><row r="3"><c r="A3"><v>-0</v></c><c r="B3" t="str"><v>名称2</v></c>'
+        '<c r="C3" s="1"><v>0.5</v></c><c r="D3" s="1"><v>1e10</v></c></row>'
+        '<row r="4"><c r="A4" s="2"><v>1.25</v></c><c r="B4" t="str"><v>名称3</v></c>'
+        '<c r="C4" s="1"><v>59</v></c></row>'
+    ),
+    "escapes_and_line_ends": (
+        '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="inlineStr"><is><t>A&amp;B &lt;c&gt; &#x4E2D;&#12345;&quot;</t>'
+        '</is></c><c r="C2" t="str"><v>x&#13;y\r\nz\rw</v></c><c r="D2" t="inlineStr"><is><t xml:space="preserve">'
+        "  前后空格  </t></is></c></row>"
+    ),
+    "attribute_orders": (
+        '<row r="2"><c t="n" r="A2"><v>1</v></c><c r="B2" t="str" s="0"><v>名称</v></c><c r="C2" cm="1" t="str">'
+        "<v>多属性</v></c></row><row r='3'><c r='A3'><v>2</v></c><c r='B3' t='inlineStr'><is><t>单引号</t></is></c>"
+        '<c r = "C3"  t = "s" ><v>1</v></c><c r="&#68;3" t="&#115;"><v>1</v></c>'
+        "</row>"
+    ),
+    "rows": (
+        '<row r="2" ht="25" customHeight="1"><c r="A2"><v>1</v></c><c r="B2" t="str"><v>名称</v></c></row>'
+        '<row r="3" spans="1:2"/><row r="4" hidden="1"><c r="A4"><v>2</v></c><c r="B4" t="str"><v>隐藏行</v></c></row>'
+        '<row><c><v>3</v></c><c t="str"><v>无行号</v></c></row><row r="7.0"><c><v>4</v></c></row>\n  '
+        '<row r="8"><c r="A8"><v>5</v></c><c r="B8" t="str"><v>重复</v></c><c r="B8" t="str"><v>覆盖</v></c></row>'
+    ),
+    "formulas_and_rich_text": (
+        '<row r="2"><c r="A2"><f>1+1</f><v>2</v></c><c r="B2" t="str"><v>名称</v></c>'
+        '<c r="C2"><f t="shared" ref="C2:C4" si="0">A2*2</f><v>4</v></c></row>'
+        '<row r="3"><c r="A3"><v>3</v></c><c r="B3" t="inlineStr"><is><r><t>富</t></r><r><rPr><b/></rPr>'
+        '<t xml:space="preserve"> 文本</t></r></is></c><c r="C3"><f t="shared" si="0"/><v>6</v></c>'
+        '<c r="D3"><f t="array" ref="D3">SUM(A1:A2)</f></c></row>'
+        '<row r="4"><c r="A4"><v>4</v></c><c r="B4" t="str"><v>名称3</v></c><c r="C4"><f t="shared" si="0"/></c></row>'
+    ),
+    "merges_and_hyperlinks": (
+        '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="str"><v>名称</v></c><c r="D2" t="str"><v>局</v></c></row>'
+        '<row r="3"><c r="A3"><v>2</v></c><c r="B3" t="str"><v>名称2</v></c><c r="D3" t="str"><v>被合并</v></c></row>',
+        '<mergeCells count="2"><mergeCell ref="D2:D3"/><mergeCell ref="F7:G9"/></mergeCells>'
+        '<hyperlinks><hyperlink ref="C3" location="Sheet1!A1" display="链接"/></hyperlinks>',
+    ),
+    "comment_in_sheet_data": '<!-- x --><row r="2"><c r="A2"><v>1</v></c><c r="B2" t="str"><v>名称</v></c></row>',
+    # unreadable: openpyxl's error either way
+    "bad_style": '<row r="2"><c r="A2" s="99"><v>1</v></c><c r="B2" t="str"><v>名称</v></c></row>',
+    "bad_number": '<row r="2"><c r="A2"><v>abc</v></c><c r="B2" t="str"><v>名称</v></c></row>',
+    "bad_shared_string": '<row r="2"><c r="A2" t="s"><v>9</v></c><c r="B2" t="str"><v>名称</v></c></row>',
+    "malformed": '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="str"><v>名称</v></row>',
+}
+
+
+def _xlsx_with_sheet_xml(rows: str, tail: str = "", *, excel_like: bool = False) -> bytes:
+    """A workbook whose sheet1.xml is replaced (shared strings: 事项名称, 共享乙, 共享丙; style 1 a date)."""
+    wb = Workbook()
+    ws = wb.active
+    ws["A1"] = dt.datetime(2020, 1, 1)
+    ws["B1"] = 1.5
+    ws["B1"].number_format = "[h]:mm:ss"
+    out = io.BytesIO()
+    wb.save(out)
+    nl = "\r\n" if excel_like else ""
+    root = f'<worksheet xmlns="{XLSX_MAIN}"'
+    if excel_like:
+        root += (
+            ' xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" mc:Ignorable="x14ac"'
+            ' xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac"'
+        )
+        rows = rows.replace('<row r="2"', '<row r="2" spans="1:4" x14ac:dyDescent="0.2"')
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>{nl}{root}><dimension ref="A1:D9"/>{nl}'
+        f"<sheetData>{nl}{XLSX_HEADER_ROW}{nl}{rows}{nl}</sheetData>{tail}{nl}</worksheet>"
+    )
+    strings = (
+        f'<sst xmlns="{XLSX_MAIN}"><si><t>事项名称</t></si><si><t>共享乙</t></si>'
+        "<si><r><t>共享</t></r><r><t>丙</t></r></si></sst>"
+    )
+    src = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    result = io.BytesIO()
+    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = sheet.encode()
+            elif item.filename == "[Content_Types].xml":
+                body = body.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                    b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
+            dst.writestr(item, body)
+        dst.writestr("xl/sharedStrings.xml", strings)
+    return result.getvalue()
+
+
+def _openpyxl_built_workbook() -> bytes:
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+    from openpyxl.comments import Comment
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    def build(wb):
+        wb.epoch = CALENDAR_MAC_1904
+        ws = _list_sheet(wb, "许可")
+        ws.append([5, CellRichText([TextBlock(InlineFont(b=True), "富文"), "本许可"]), True, 0.1 + 0.2, -0.0])
+        ws.append([6, "日期", dt.date(1904, 1, 2), dt.time(8, 15), dt.timedelta(hours=30)])
+        ws.append([7, "  空格 名称 ", "=A1+1", ArrayFormula("D11", "=SUM(A1:A2)"), 12345678901234567])
+        ws.append([8, "含_x000D_转义\n第二行", "#REF!", 1e20, "x005F_x000D_"])
+        ws["C12"].data_type = "e"
+        ws["B9"].comment = Comment("注释", "me")
+        ws.merge_cells("C13:E14")
+        _list_sheet(wb, "旧版").sheet_state = "hidden"
+        linked = _list_sheet(wb, "链接")
+        linked["B5"].hyperlink = "http://example.com/a"
+        linked["E4"].hyperlink = "http://example.com/empty"
+
+    return xlsx_bytes(build)
+
+
+XLSX_CASES = {
+    "openpyxl_built": _openpyxl_built_workbook,
+    **{
+        name: (lambda body=body: _xlsx_with_sheet_xml(*body) if isinstance(body, tuple) else _xlsx_with_sheet_xml(body))
+        for name, body in XLSX_SHEETS.items()
+    },
+    "excel_like": lambda: _xlsx_with_sheet_xml(XLSX_SHEETS["types"], excel_like=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(XLSX_CASES))
+def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import transforms.read as read_module
+
+    data = XLSX_CASES[case]()
+
+    def tables() -> str:
+        try:
+            return repr(read_module._xlsx_tables(data))
+        except SourceReadError as exc:
+            return f"SourceReadError: {exc}"
+
+    fast = tables()
+    unreadable = case.startswith("bad_") or case == "malformed"
+    assert (read_module._load_xlsx_fast(data) is None) == unreadable  # else openpyxl did the work
+    monkeypatch.setattr(read_module, "_load_xlsx_fast", lambda _data: None)
+    assert fast == tables()
+    if unreadable:
+        assert fast.startswith("SourceReadError: not a readable xlsx workbook")
+    else:
+        assert "事项名称" in fast
+
+
+def test_fast_xlsx_reader_reads_plain_sheets_directly() -> None:
+    """The regex path (not only ElementTree) is taken for the sheets Excel, WPS and openpyxl write."""
+    import transforms.read as read_module
+
+    def sheet_xml(data: bytes) -> bytes:
+        return zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+
+    for case in ("openpyxl_built", "excel_like", "types", "formulas_and_rich_text", "escapes_and_line_ends"):
+        assert read_module._SheetXml.split(sheet_xml(XLSX_CASES[case]())) is not None, case
+    assert read_module._SheetXml.split(sheet_xml(XLSX_CASES["comment_in_sheet_data"]())) is None
+
+
+def _reference_records_table(records: list[tuple[int, object, str | None]]):
+    """_records_table written record by record and key by key (the union of keys in first-seen order)."""
+    from transforms.read import _json_cell, _json_kind, _Table
+
+    keys: dict[str, int] = {}
+    for _, element, _ in records:
+        if isinstance(element, dict):
+            for key in element:
+                keys.setdefault(str(key), len(keys))
+    table = _Table(sheet="", rows=[list(keys)], row_nos=[0])
+    for i, (row_no, element, error) in enumerate(records, start=1):
+        cells = [""] * len(keys)
+        if isinstance(element, dict):
+            for key, value in element.items():
+                cells[keys[str(key)]] = _json_cell(value)
+        elif error is not None:
+            table.raw_extra[i] = {"(line)": str(element)}
+            table.problems[i] = [(None, f"invalid JSON ({error})")]
+        else:
+            table.raw_extra[i] = {"(value)": _json_cell(element)}
+            table.problems[i] = [(None, f"element is {_json_kind(element)}, not an object")]
+        table.rows.append(cells)
+        table.row_nos.append(row_no)
+    return table
+
+
+JSON_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from(["事项名称", "编码", "类型", "a", "b"]), JSON_VALUE, max_size=5),
+            JSON_VALUE,
+            st.lists(JSON_VALUE, max_size=2),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_records_table_equals_the_record_by_record_reference(elements: list) -> None:
+    from transforms.read import _records_table
+
+    records = [(i, element, None) for i, element in enumerate(elements, start=1)]
+    try:
+        table = _records_table(iter(records))
+    except SourceReadError:
+        assert all(not isinstance(e, dict) for e in elements) and all(e is None for e in elements)
+        return
+    assert repr(table) == repr(_reference_records_table(records))

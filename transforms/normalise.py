@@ -56,6 +56,7 @@ import contextlib
 import csv
 import functools
 import gc
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -209,6 +210,10 @@ _POST_NFKC = str.maketrans(
         **dict.fromkeys("‐‑‒–—―─━⁃", "—"),
     }
 )
+# Whether a text holds a character of the table: str.translate looks every character of a CJK text up in
+# the dict, a regex character class tests them in C; most names hold none (checked for speed only).
+_HAS_PRE_NFKC = re.compile("[" + "".join(map(chr, sorted(_PRE_NFKC))) + "]")
+_HAS_POST_NFKC = re.compile("[" + re.escape("".join(map(chr, sorted(_POST_NFKC)))) + "]")
 _ASCII_HYPHEN_IN_CJK = re.compile(r"(?<=[^\x00-\x7f])-+(?=[^\x00-\x7f])")
 _DASH_RUN = re.compile(r"—{2,}")
 _WHITESPACE = re.compile(r"\s+")
@@ -246,12 +251,88 @@ def _strip_numbering(text: str) -> str:
 
 
 def _normalise_once(text: str) -> str:
-    text = _INVISIBLE.sub("", text.translate(_PRE_NFKC))
-    text = _t2s(unicodedata.normalize("NFKC", text)).translate(_POST_NFKC)
+    return _after_t2s(_t2s(_before_t2s(text)))
+
+
+def _before_t2s(text: str) -> str:
+    """The steps of one folding pass before t2s (circled numbers, invisible characters, NFKC)."""
+    if _HAS_PRE_NFKC.search(text):
+        text = text.translate(_PRE_NFKC)
+    return unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+
+
+def _after_t2s(text: str) -> str:
+    """The steps of one folding pass after t2s (brackets and punctuation, dashes, numbering, junk)."""
+    if _HAS_POST_NFKC.search(text):
+        text = text.translate(_POST_NFKC)
     text = _DASH_RUN.sub("—", _ASCII_HYPHEN_IN_CJK.sub("—", text))
     text = _WHITESPACE.sub("", _strip_numbering(text))
     text = _collapse_brackets(_strip_numbering(text))
     return _TRAILING_JUNK.sub("", _LEADING_JUNK.sub("", text))
+
+
+def _t2s_many(texts: list[str]) -> list[str]:
+    """``_t2s`` of each text, in one opencc call: the per-call overhead was two thirds of opencc's time.
+
+    OpenCC converts by matching dictionary phrases, and no phrase holds a newline, so texts joined by
+    newlines convert exactly as they do one by one. Texts that hold a newline themselves (none do after
+    ``_before_t2s``, which removes control characters) are converted one by one.
+    """
+    if len(texts) < 2 or any("\n" in text for text in texts):
+        return [_t2s(text) for text in texts]
+    converted = _t2s("\n".join(texts)).split("\n")
+    return converted if len(converted) == len(texts) else [_t2s(text) for text in texts]
+
+
+# One folding pass (_normalise_once) of the texts seen so far. The second pass of a name only confirms that
+# nothing changes any more, and its input is mostly a name already seen: a raw name already in that form,
+# or the same item's name from another list.
+_FOLDED: dict[str, str] = {}
+
+
+def _bounded_update(cache: dict, new: dict) -> None:
+    """Add ``new`` to a cache of pure results, first dropping its older half when it would outgrow the bound."""
+    if len(cache) + len(new) > _CACHE_SIZE:
+        for key in list(itertools.islice(cache, len(cache) // 2)):
+            cache.pop(key, None)
+    cache.update(new)
+
+
+def _normalise_names(values: list[Any]) -> list[str | None]:
+    """``normalise_name`` of each value, each folding pass done for all values still changing at once.
+
+    Same passes and stopping rule as ``normalise_name`` (at most 8, until a pass changes nothing), but a
+    pass runs once per distinct text (``_FOLDED``) and t2s once per pass over all texts (``_t2s_many``)
+    instead of once per name and pass.
+    """
+    texts: list[str] = [value for value in values if isinstance(value, str)]
+    pending = list(range(len(texts)))
+    for _ in range(8):
+        if not pending:
+            break
+        current = [texts[i] for i in pending]
+        known = {text: _FOLDED.get(text) for text in current}
+        todo = [text for text, found in known.items() if found is None]
+        if todo:
+            done = dict(zip(todo, [_after_t2s(t) for t in _t2s_many([_before_t2s(t) for t in todo])], strict=True))
+            _bounded_update(_FOLDED, done)
+            known.update(done)
+        folded = [known[text] for text in current]
+        still = []
+        for i, old, new in zip(pending, current, folded, strict=True):
+            if new != old:
+                texts[i] = new
+                still.append(i)
+        pending = still
+    done = iter(texts)
+    out: list[str | None] = []
+    for value in values:
+        if not isinstance(value, str):
+            out.append(None)
+            continue
+        text = next(done)
+        out.append(None if not _has_letter(text) or _ONLY_NUMBERING.fullmatch(text) else text)
+    return out
 
 
 def _has_letter(text: str) -> bool:
@@ -295,6 +376,10 @@ _DEPARTMENT_PREFIX = re.compile(
 )
 
 
+_CLOSE_DEPTH = {"）": 1, "（": -1}
+_OPEN_DEPTH = {"（": 1, "）": -1}
+
+
 def _trailing_groups(name: str) -> list[tuple[int, int, str]]:
     """Top-level bracket groups at the end of ``name``, right to left, as (start, end, content)."""
     groups = []
@@ -302,7 +387,7 @@ def _trailing_groups(name: str) -> list[tuple[int, int, str]]:
     while end > 0 and name[end - 1] == "）":
         depth = 0
         for start in range(end - 1, -1, -1):
-            depth += {"）": 1, "（": -1}.get(name[start], 0)
+            depth += _CLOSE_DEPTH.get(name[start], 0)
             if depth == 0:
                 break
         else:
@@ -337,9 +422,11 @@ def split_sub_item(name_norm: str) -> tuple[str, str | None]:
             if _has_letter(main):
                 return main, content
         break
+    if not any(separator in name_norm for separator in _SEPARATORS):
+        return name_norm, None  # the scan below splits only at a separator
     depth = 0
     for index, char in enumerate(name_norm):
-        depth += {"（": 1, "）": -1}.get(char, 0)
+        depth += _OPEN_DEPTH.get(char, 0)
         if depth == 0 and char in _SEPARATORS:
             main, sub = name_norm[:index], name_norm[index + 1 :]
             if len(main) >= 2 and len(sub) >= 2 and main not in _VOCAB.labels and _has_letter(sub):
@@ -369,11 +456,15 @@ _CODE_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 _CODE_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―─━⁃", "-"))
 _EXCEL_FLOAT = re.compile(r"(\d+)\.0+")
+# ASCII letters, digits and '-': nothing for the steps of _clean_code to remove or fold but the case
+_PLAIN_CODE = re.compile(r"[0-9A-Za-z-]+")
 
 
 def _clean_code(code: str | None) -> str:
     if not isinstance(code, str):
         return ""
+    if _PLAIN_CODE.fullmatch(code):
+        return code.upper()
     text = _WHITESPACE.sub("", unicodedata.normalize("NFKC", _INVISIBLE.sub("", code)))
     text = text.translate(_CODE_DASHES).lstrip("'").upper()
     if not text.isascii():
@@ -383,14 +474,26 @@ def _clean_code(code: str | None) -> str:
     return text
 
 
+# _CODE_FORMS as one regex, form i as group f<i> (its base part as b<i>): a full match of an alternation
+# takes the first alternative that matches the whole text, i.e. the first form of the table that does.
+_ANY_CODE_FORM = re.compile(
+    "|".join(
+        f"(?P<f{i}>{pattern.pattern.replace('(?P<base>', f'(?P<b{i}>')})" for i, (_, pattern) in enumerate(_CODE_FORMS)
+    )
+)
+_CODE_FORM_BASE = {
+    f"f{i}": f"b{i}" if "base" in pattern.groupindex else None for i, (_, pattern) in enumerate(_CODE_FORMS)
+}
+
+
 def _parse_code(code: str | None) -> tuple[str | None, str | None]:
     """(basic code, warning): the warning is set when a non-empty code has no known format."""
     text = _clean_code(code)
     if text in _PLACEHOLDERS:
         return None, None
-    for _form, pattern in _CODE_FORMS:
-        if match := pattern.fullmatch(text):
-            return (match.group("base") if "base" in pattern.groupindex else text), None
+    if match := _ANY_CODE_FORM.fullmatch(text):
+        base = _CODE_FORM_BASE[match.lastgroup]  # type: ignore[index]
+        return (match.group(base) if base else text), None
     return None, WARN_CODE_UNRECOGNISED
 
 
@@ -580,6 +683,58 @@ def _name_facts(value: str | None) -> tuple[str | None, str | None, str | None, 
     return norm, main, sub, _infer_from_name(norm)
 
 
+# _name_facts of the names seen so far, filled by _name_facts_many. A dict rather than lru_cache because the
+# names not yet seen are normalised together (``_normalise_names``); when full, the older half is dropped.
+_NAME_FACTS: dict[Any, tuple[str | None, str | None, str | None, str | None]] = {}
+
+
+def _name_facts_many(values: list[Any]) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """``_name_facts`` of each value; the values not in the cache are normalised in one batch.
+
+    Safe with threads: a lookup that misses (another thread dropped the entry) is only computed again.
+    """
+    cache = _NAME_FACTS
+    facts = list(map(cache.get, values))
+    missing = [value for value, found in zip(values, facts, strict=True) if found is None]
+    if not missing:
+        return facts  # type: ignore[return-value]
+    computed = {}
+    for value, norm in zip(missing, _normalise_names(missing), strict=True):
+        main, sub = (None, None) if norm is None else split_sub_item(norm)
+        computed[value] = (norm, main, sub, _infer_from_name(norm))
+    _bounded_update(cache, computed)
+    return [computed[value] if found is None else found for value, found in zip(values, facts, strict=True)]
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _code_facts(value: str | None) -> tuple[str | None, str | None, str | None]:
+    """(basic code, warning, type stated by the basic code) of one raw code.
+
+    Implementation codes are distinct per place, but a run reads each place's list in several frames
+    (sheets, versions) and the same catalogue codes recur: a third of the calls of a 1M-row run.
+    """
+    base, warning = _parse_code(value)
+    return base, warning, _type_from_code(base)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _type_from_code(base_code: str | None) -> str | None:
+    """``power_type_from_code``, cached: basic codes are shared by every place that lists the power."""
+    return power_type_from_code(base_code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_facts(raw: str | None) -> tuple[str | None, bool, str | None]:
+    """``_label_type``, cached: a run has a few dozen distinct labels."""
+    return _label_type(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _status(raw: str | None) -> str:
+    """``map_status``, cached: a run has a few hundred distinct status texts."""
+    return map_status(raw)
+
+
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a new frame with the normalised columns added (docs/architecture.md); rows keep their order.
 
@@ -589,7 +744,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     ``base_code``); only the order of evaluation differs.
     """
     names = _Distinct(_column(frame, "name_raw"))
-    facts = [_name_facts(value) for value in names.values]
+    facts = _name_facts_many(names.values)
     name_norm = names.rows([norm for norm, _main, _sub, _type in facts])
     main_name = names.rows([main for _norm, main, _sub, _type in facts])
     sub_item = names.rows([sub for _norm, _main, sub, _type in facts])
@@ -602,13 +757,13 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     sub_item[own_sub] = sub_norm[own_sub]
 
     codes = _Distinct(_column(frame, "code_raw"))
-    parsed = [_parse_code(value) for value in codes.values]
-    base_code = codes.rows([base for base, _warning in parsed])
-    code_warning = codes.rows([warning for _base, warning in parsed])
-    code_type = codes.rows([power_type_from_code(base) for base, _warning in parsed])
+    parsed = [_code_facts(value) for value in codes.values]
+    base_code = codes.rows([base for base, _warning, _type in parsed])
+    code_warning = codes.rows([warning for _base, warning, _type in parsed])
+    code_type = codes.rows([code_type for _base, _warning, code_type in parsed])
 
     labels = _Distinct(_column(frame, "power_type_raw"))
-    label_results = [_label_type(value) for value in labels.values]
+    label_results = [_label_facts(value) for value in labels.values]
     label_type = labels.rows([power_type for power_type, _given, _warning in label_results])
     label_given = labels.rows([given for _type, given, _warning in label_results]).astype(bool)
     label_warning = labels.rows([warning for _type, _given, warning in label_results])
@@ -625,10 +780,10 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         type_warning[mask] = warnings[mask] if isinstance(warnings, np.ndarray) else warnings
 
     statuses = _Distinct(_column(frame, "status_raw"))
-    status = statuses.rows([map_status(value) for value in statuses.values])
+    status = statuses.rows([_status(value) for value in statuses.values])
     with _gc_paused():
         norm_warnings = [
-            ([first] if first else []) + ([second] if second else [])
+            [first, second] if first and second else [first] if first else [second] if second else []
             for first, second in zip(type_warning.tolist(), code_warning.tolist(), strict=True)
         ]
 
