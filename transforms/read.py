@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -399,7 +399,7 @@ class _FrameBuilder:
             common, count = Counter(map(len, rows)).most_common(1)[0]
             if common > span and count >= 0.9 * len(rows):
                 span = common
-        ragged = [k for k, n in enumerate(map(len, rows)) if n != span]
+        ragged = list(compress(range(len(rows)), map(span.__ne__, map(len, rows))))
         shortest = min((len(rows[k]) for k in ragged), default=span)
         cols = [_column(rows, j, guarded=j >= shortest) for j in range(span)]
         keep = list(map(any, zip(*cols, strict=True)))
@@ -408,7 +408,7 @@ class _FrameBuilder:
         raw_extra = {i - first: cells for i, cells in table.raw_extra.items() if i >= first}
         odd = set(ragged)
         for j in range(width, span):
-            odd.update(k for k, v in enumerate(cols[j]) if v is not None)
+            odd.update(compress(range(len(rows)), map(is_not, cols[j], repeat(None))))
         for k in (*problems, *raw_extra):
             keep[k] = True
         errors: dict[int, list[str]] = {}
@@ -454,7 +454,7 @@ class _FrameBuilder:
             "row_no": table.row_nos[first:],
             "raw": raw,
             "extra": extra,
-            "row_errors": [errors.get(k, []) for k in range(len(rows))],
+            "row_errors": [errors.get(k, []) for k in range(len(rows))] if errors else [[] for _ in rows],
         }
         for canon, column in FRAME_COLUMN.items():
             j = hmap.canonical.get(canon)
@@ -465,15 +465,17 @@ class _FrameBuilder:
 
     def frame(self) -> pd.DataFrame:
         n = self.n_rows
+        index = pd.RangeIndex(n)  # one index object for every column: pandas need not align (union) them
         data = {}
         for name in ROW_FRAME_COLUMNS:
             if name == "source_id":
-                data[name] = pd.Series([self.source_id] * n, dtype=object)
+                data[name] = pd.Series([self.source_id] * n, index=index, dtype=object)
             elif name == "row_no":
-                data[name] = pd.Series(self.cols[name], dtype="int64")
+                data[name] = pd.Series(self.cols[name], index=index, dtype="int64")
             else:
-                data[name] = pd.Series(self.cols[name], dtype=object)
-        return pd.DataFrame(data, copy=False)  # copy=False keeps one block per column: no 2-D consolidation
+                data[name] = pd.Series(self.cols[name], index=index, dtype=object)
+        # copy=False keeps one block per column: no 2-D consolidation
+        return pd.DataFrame(data, index=index, copy=False)
 
 
 def _column(rows: list[list[str]], j: int, *, guarded: bool) -> list[str | None]:
