@@ -76,8 +76,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
@@ -841,20 +843,22 @@ class _History:
         return self.status(item_id) in statuses or any(self.ever(p, statuses, seen) for p in self.pred.get(item_id, []))
 
 
-def _history(frame: pd.DataFrame, changes: pa.Table) -> _History:
+def _history(known: pd.DataFrame, lineage: pd.DataFrame, changes: pa.Table) -> _History:
     """Lineage of each item: predecessors in the previous version of its jurisdiction.
 
+    ``known`` gives the id, stripped status and date of every row the checks may read; ``lineage`` the
+    ``_frame`` rows of the jurisdictions with several dated versions, the only ones that pair.
     CHANGES holds a row for every pair that changed; a pair without a row is identical, so leftovers of
     consecutive versions are paired by (name_norm, sub_item) in row order. Only rows between two versions
     present in ``items`` are used: rows against ``--previous`` name items this run does not hold.
     """
-    status_of = {i: _text(v) for i, v in zip(frame["item_id"], frame["status"], strict=True)}
-    published_of = dict(zip(frame["item_id"], frame["published"], strict=True))
+    status_of = dict(zip(known["item_id"], known["status"], strict=True))
+    published_of = dict(zip(known["item_id"], known["published"], strict=True))
     dates: dict[str, list[dt.date]] = {}
-    for code, group in frame.groupby("jurisdiction_code"):
+    for code, group in lineage.groupby("jurisdiction_code"):
         dates[code] = sorted({d for d in group["published"] if d is not None})
     consecutive = {(code, a, b) for code, ds in dates.items() for a, b in itertools.pairwise(ds)}
-    known = set(frame["item_id"])
+    known_ids = set(known["item_id"])
     rows = (
         changes.to_pandas(date_as_object=True)
         if changes is not None and changes.num_rows
@@ -868,19 +872,19 @@ def _history(frame: pd.DataFrame, changes: pa.Table) -> _History:
     pred: dict[str, list[str]] = defaultdict(list)
     added, gone, moved_to, moved_on = set(), set(), defaultdict(list), {}
     for r in rows.itertuples(index=False):
-        if r.change in PAIR_KINDS and r.old_item_id in known and r.new_item_id in known:
+        if r.change in PAIR_KINDS and r.old_item_id in known_ids and r.new_item_id in known_ids:
             if r.old_item_id not in pred[r.new_item_id]:
                 pred[r.new_item_id].append(r.old_item_id)
         elif r.change == "added":
             added.add(r.new_item_id)
         elif r.change in ("removed", "level_changed"):
             gone.add(r.old_item_id)
-            if r.change == "level_changed" and r.new_item_id in known:
+            if r.change == "level_changed" and r.new_item_id in known_ids:
                 moved_to[r.old_item_id].append(r.new_item_id)
                 moved_on[r.old_item_id] = _as_date(r.to_published)
     has_successor = {o for olds in pred.values() for o in olds}
     for code, a, b in sorted(consecutive):
-        group = frame[frame["jurisdiction_code"] == code]
+        group = lineage[lineage["jurisdiction_code"] == code]
         old = group[(group["published"] == a) & ~group["item_id"].isin(has_successor | gone)]
         new = group[(group["published"] == b) & ~group["item_id"].isin(set(pred) | added)]
         queues: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -930,32 +934,49 @@ def _iso(value: dt.date | None) -> str | None:
 class _Scene:
     """What the three over-time checks share, restricted to the rows they can need.
 
-    ``frame`` holds every item of a jurisdiction with several versions (lineage needs them all), every
-    dated 下放/委托/取消 item, every 承接 item and both ends of the links among those; a 10M-item run thus
-    never turns its whole items table into Python rows. Jurisdiction-level facts (which lists are
-    current, their dates, who is below whom) come from vectorised passes over all items.
+    ``known`` holds every item of a jurisdiction with several versions (lineage needs them all), every
+    dated 下放/委托/取消 item, every 承接 item and both ends of the links among those — only their ids,
+    jurisdictions, dates and stripped statuses (as object columns: fast to iterate). The checks decide
+    on those; whole rows (``_frame``: every column and the display name) are made only for the items a
+    finding is about, in one ``load`` per check. A 1M-item run has some 300k such items and 17k findings,
+    so this is what keeps the checks from turning a third of the run into Python dicts. Where an id is
+    on several rows, the row that stands for it is its last among the event, claim and link rows, else
+    its first (what a dict of those rows, then a lookup, gave). Jurisdiction-level facts (which lists
+    are current, their dates, who is below whom) come from vectorised passes over all items.
     """
 
-    frame: pd.DataFrame
+    items: pd.DataFrame
+    known: pd.DataFrame
     history: _History
     registry: Registry
     as_of: dt.date
     present: list[str]
     list_date: dict[str, dt.date | None]
-    all_items: pd.DataFrame
     all_current: pd.Series
-    row_of: dict[str, dict[str, object]] = field(default_factory=dict)
+    rows: dict[str, dict[str, object]] = field(default_factory=dict)
     jur_of: dict[str, str] = field(default_factory=dict)
     current_ids: set[str] = field(default_factory=set)
     children_of: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     uppers_of: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _index: dict[str, int] = field(default_factory=dict)
+    _subjects: dict[str, int] = field(default_factory=dict)
+    _registered: list[str] = field(default_factory=list)
+    _linked: set[tuple[str, str]] = field(default_factory=set)
     _below: dict[str, list[str]] = field(default_factory=dict)
     _children: dict[str, list[str]] = field(default_factory=dict)
+    _areas: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.row_of = {r["item_id"]: r for r in self.frame[self.frame["_subject"]].to_dict("records")}
-        self.jur_of = dict(zip(self.frame["item_id"], self.frame["jurisdiction_code"], strict=True))
-        self.current_ids = set(self.frame["item_id"][self.frame["_current"].astype(bool)])
+        ids = self.known["item_id"].to_numpy(dtype=object)
+        at = np.arange(len(ids))
+        subject = self.known["_subject"].to_numpy(dtype=bool)
+        self.jur_of = dict(zip(ids, self.known["jurisdiction_code"], strict=True))
+        self.current_ids = set(ids[self.known["_current"].to_numpy(dtype=bool)])
+        self._subjects = dict(zip(ids[subject], at[subject], strict=True))
+        self._index = dict(zip(ids[::-1], at[::-1], strict=True)) | self._subjects
+        self._code = self.known["jurisdiction_code"].to_numpy(dtype=object)
+        self._status = self.known["status"].to_numpy(dtype=object)
+        self._published = self.known["published"].to_numpy(dtype=object)
         below: dict[str, list[str]] = defaultdict(list)
         children: dict[str, list[str]] = defaultdict(list)
         for code in self.present:
@@ -966,22 +987,59 @@ class _Scene:
                     children[self.registry[code].parent_code].append(code)
         self._below, self._children = dict(below), dict(children)
 
-    def row(self, item_id: str) -> dict[str, object]:
-        """An item's row; rows kept only for lineage are turned into dicts on first use."""
-        if item_id not in self.row_of:
-            self.row_of[item_id] = self.frame[self.frame["item_id"] == item_id].iloc[0].to_dict()
-        return self.row_of[item_id]
+    def _fact(self, item_id: str, column: str, facts: np.ndarray) -> object:
+        row = self.rows.get(item_id)
+        if row is not None:
+            return _text(row[column]) if column == "status" else row[column]
+        k = self._index.get(item_id)
+        return ("" if column == "status" else None) if k is None else facts[k]
+
+    def code(self, item_id: str) -> object:
+        """The jurisdiction code of the item's row (without making the row)."""
+        return self._fact(item_id, "jurisdiction_code", self._code)
+
+    def status(self, item_id: str) -> str:
+        """The stripped status of the item's row (without making the row; ``known`` holds it stripped)."""
+        return self._fact(item_id, "status", self._status)
+
+    def published(self, item_id: str) -> dt.date | None:
+        """The list date of the item's row (without making the row)."""
+        return self._fact(item_id, "published", self._published)
+
+    def claims(self) -> list[str]:
+        """Current items marked 承接, in the order they became known."""
+        marked = self._status == RECEIVED
+        candidates = dict.fromkeys(i for i, k in self._subjects.items() if marked[k])
+        candidates.update(dict.fromkeys(self._registered))
+        return [i for i in candidates if i in self.current_ids and self.status(i) == RECEIVED]
+
+    def frame_of(self, item_ids: Iterable[str]) -> pd.DataFrame:
+        """``_frame`` of every known row of these ids, in the order of ``items`` (for asking the engine)."""
+        rows = self.known["_row"][self.known["item_id"].isin(set(item_ids))]
+        return _frame(self.items.take(rows.to_numpy()))
+
+    def load(self, item_ids: Iterable[str]) -> None:
+        """Make the whole rows of these items (one ``_frame`` call for all of them)."""
+        wanted = [i for i in dict.fromkeys(item_ids) if i not in self.rows]
+        if wanted:
+            rows = self.known["_row"].to_numpy()[[self._index[i] for i in wanted]]
+            for item_id, row in zip(wanted, _frame(self.items.take(rows)).to_dict("records"), strict=True):
+                self.rows[item_id] = row
 
     def register(self, current_rows: pd.DataFrame) -> None:
         """Make current rows fetched later (``current_lists``) known by id."""
         for row in current_rows.to_dict("records"):
-            self.row_of.setdefault(row["item_id"], row)
+            if row["item_id"] not in self._subjects and row["item_id"] not in self.rows:
+                self.rows[row["item_id"]] = row
+                self._registered.append(row["item_id"])
             self.jur_of.setdefault(row["item_id"], row["jurisdiction_code"])
             self.current_ids.add(row["item_id"])
 
     def add_links(self, pairs: Iterable[tuple[str, str]]) -> None:
-        for child, parent in pairs:
-            if child not in self.children_of[parent]:
+        for pair in pairs:
+            if pair not in self._linked:
+                self._linked.add(pair)
+                child, parent = pair
                 self.children_of[parent].append(child)
                 self.uppers_of[child].append(parent)
 
@@ -993,10 +1051,16 @@ class _Scene:
         """Jurisdictions with a current list under ``code`` (any depth)."""
         return self._below.get(code, []) if code is not None else []
 
+    def area(self, code: str) -> frozenset[str]:
+        """``code`` and every jurisdiction with a current list below it (made once per code)."""
+        if code not in self._areas:
+            self._areas[code] = frozenset((code, *self.below(code)))
+        return self._areas[code]
+
     def current_lists(self, codes: Iterable[str]) -> pd.DataFrame:
         """The current items of ``codes``, as module frames (for asking the engine directly)."""
-        wanted = self.all_current & self.all_items["jurisdiction_code"].isin(list(codes))
-        return _frame(self.all_items[wanted])
+        wanted = self.all_current & self.items["jurisdiction_code"].isin(list(codes))
+        return _frame(self.items[wanted])
 
 
 def _upper_events(scene: _Scene) -> tuple[dict[str, tuple[dt.date, str]], dict[str, dt.date]]:
@@ -1004,15 +1068,15 @@ def _upper_events(scene: _Scene) -> tuple[dict[str, tuple[dt.date, str]], dict[s
     history, current_ids = scene.history, scene.current_ids
     devolved: dict[str, tuple[dt.date, str]] = {}
     cancelled: dict[str, dt.date] = {}
-    for r in scene.frame[scene.frame["_subject"]].itertuples(index=False):
-        if r.published is None or not (r.item_id in current_ids or r.item_id in history.gone):
+    subject = scene.known[scene.known["_subject"].to_numpy(dtype=bool)]
+    for item_id, published, status in zip(subject["item_id"], subject["published"], subject["status"], strict=True):
+        if published is None or not (item_id in current_ids or item_id in history.gone):
             continue
-        status = _text(r.status)
         if status in DEVOLVED:
-            how = "marked" if r.item_id in current_ids else "marked_then_removed"
-            devolved[r.item_id] = (history.since(r.item_id, DEVOLVED), how)
+            how = "marked" if item_id in current_ids else "marked_then_removed"
+            devolved[item_id] = (history.since(item_id, DEVOLVED), how)
         elif status == CANCELLED:
-            cancelled[r.item_id] = history.since(r.item_id, (CANCELLED,))
+            cancelled[item_id] = history.since(item_id, (CANCELLED,))
     for old_id, targets in history.moved_to.items():
         below = scene.below(scene.jur_of[old_id])
         if old_id not in devolved and old_id in history.moved_on and any(scene.jur_of[t] in below for t in targets):
@@ -1026,105 +1090,113 @@ def _link_gone_uppers(scene: _Scene, gone: Iterable[str], threshold: float) -> N
     for code in sorted({scene.jur_of[i] for i in gone}):
         lower = scene.current_lists(scene.below(code))
         scene.register(lower)
-        uppers = scene.frame[scene.frame["item_id"].isin([i for i in gone if scene.jur_of[i] == code])]
+        uppers = scene.frame_of(i for i in gone if scene.jur_of[i] == code)
         found = _link_to(lower, uppers, scene.registry, threshold)
         scene.add_links(zip(found["child_item_id"], found["parent_item_id"], strict=True))
 
 
 def _devolved_not_received(scene: _Scene, devolved: Mapping[str, tuple[dt.date, str]]) -> list[dict[str, object]]:
-    out = []
-    registry = scene.registry
+    missing = []  # (upper item, devolved on, how, child jurisdiction that has not received it)
     for upper_id, (since, how) in sorted(devolved.items()):
-        upper = scene.row(upper_id)
-        code = _text(upper["jurisdiction_code"])
+        code = _text(scene.code(upper_id))
         receivers = {scene.jur_of[c] for c in scene.children_of.get(upper_id, [])}
         receivers |= {scene.jur_of[t] for t in scene.history.moved_to.get(upper_id, [])}
-        for child_code in scene.children(code):
-            if receivers & {child_code, *scene.below(child_code)}:
-                continue
-            lower_date = scene.list_date.get(child_code)
-            updated = lower_date is None or lower_date >= since
-            days = max(0, (scene.as_of - since).days)
-            child_name = _jname(child_code, registry, scene.frame)
-            status = _text(upper["status"])
-            verb = {"marked": status, "marked_then_removed": status + "后移出清单"}.get(how, "下放（移出清单）")
-            upper_name = _text(upper["jurisdiction_name"]) or _jname(code, registry, scene.frame)
-            message = (
-                f"{upper_name} 于 {since.isoformat()} {verb}的「{upper['name']}」"
-                f"在 {child_name} 的清单（{_iso(lower_date) or '未注明日期'}）中没有对应事项，"
-                f"已 {days} 天未承接（权力悬空）"
-            )
-            details = {
-                "name": upper["name"],
-                "base_code": _text(upper["base_code"]) or None,
-                "power_type": _text(upper["power_type"]) or None,
-                "status": status or None,
-                "source_id": _text(upper["source_id"]),
-                "devolved_on": since.isoformat(),
-                "devolved_how": how,
-                "days_outstanding": days,
-                "as_of": scene.as_of.isoformat(),
-                "lower_jurisdiction_code": child_code,
-                "lower_jurisdiction_name": child_name,
-                "lower_list_published": _iso(lower_date),
-                "lower_updated_since": updated,
-            }
-            severity = "error" if updated else "warning"
-            out.append(_finding("devolved_not_received", upper, None, child_code, message, details, severity=severity))
+        missing += [(upper_id, since, how, c) for c in scene.children(code) if receivers.isdisjoint(scene.area(c))]
+    scene.load(m[0] for m in missing)
+    out = []
+    registry = scene.registry
+    for upper_id, since, how, child_code in missing:
+        upper = scene.rows[upper_id]
+        code = _text(upper["jurisdiction_code"])
+        lower_date = scene.list_date.get(child_code)
+        updated = lower_date is None or lower_date >= since
+        days = max(0, (scene.as_of - since).days)
+        child_name = _jname(child_code, registry, scene.known)
+        status = _text(upper["status"])
+        verb = {"marked": status, "marked_then_removed": status + "后移出清单"}.get(how, "下放（移出清单）")
+        upper_name = _text(upper["jurisdiction_name"]) or _jname(code, registry, scene.known)
+        message = (
+            f"{upper_name} 于 {since.isoformat()} {verb}的「{upper['name']}」"
+            f"在 {child_name} 的清单（{_iso(lower_date) or '未注明日期'}）中没有对应事项，"
+            f"已 {days} 天未承接（权力悬空）"
+        )
+        details = {
+            "name": upper["name"],
+            "base_code": _text(upper["base_code"]) or None,
+            "power_type": _text(upper["power_type"]) or None,
+            "status": status or None,
+            "source_id": _text(upper["source_id"]),
+            "devolved_on": since.isoformat(),
+            "devolved_how": how,
+            "days_outstanding": days,
+            "as_of": scene.as_of.isoformat(),
+            "lower_jurisdiction_code": child_code,
+            "lower_jurisdiction_name": child_name,
+            "lower_list_published": _iso(lower_date),
+            "lower_updated_since": updated,
+        }
+        severity = "error" if updated else "warning"
+        out.append(_finding("devolved_not_received", upper, None, child_code, message, details, severity=severity))
     return out
 
 
 def _cancelled_still_listed(scene: _Scene, cancelled: Mapping[str, dt.date | None]) -> list[dict[str, object]]:
-    out = []
+    listed = []  # (upper item, cancelled on, lower item still listing it)
     for upper_id, since in sorted(cancelled.items()):
         if since is None:
             continue
-        upper = scene.row(upper_id)
         for child_id in sorted(set(scene.children_of.get(upper_id, []))):
-            lower = scene.row(child_id)
-            lower_date = lower["published"]
-            if _text(lower["status"]) == CANCELLED or lower_date is None or lower_date < since:
-                continue
-            message = (
-                f"{_text(upper['jurisdiction_name'])} 于 {since.isoformat()} 取消的「{upper['name']}」在 "
-                f"{_text(lower['jurisdiction_name'])} {lower_date.isoformat()} 的清单中仍列为「{lower['name']}」"
-                f"（状态：{_text(lower['status']) or '未注明'}）"
-            )
-            details = {
-                "name": lower["name"],
-                "other_name": upper["name"],
-                "status": _text(lower["status"]) or None,
-                "source_id": _text(lower["source_id"]),
-                "other_source_id": _text(upper["source_id"]),
-                "cancelled_on": since.isoformat(),
-                "lower_list_published": lower_date.isoformat(),
-                "days_since_cancelled": max(0, (scene.as_of - since).days),
-                "as_of": scene.as_of.isoformat(),
-                "upper_still_listed": upper_id in scene.current_ids,
-            }
-            code = _text(upper["jurisdiction_code"])
-            out.append(_finding("cancelled_still_listed", lower, upper, code, message, details))
+            lower_date = scene.published(child_id)
+            if scene.status(child_id) != CANCELLED and lower_date is not None and lower_date >= since:
+                listed.append((upper_id, since, child_id))
+    scene.load(i for upper_id, _, child_id in listed for i in (upper_id, child_id))
+    out = []
+    for upper_id, since, child_id in listed:
+        upper, lower = scene.rows[upper_id], scene.rows[child_id]
+        lower_date = lower["published"]
+        message = (
+            f"{_text(upper['jurisdiction_name'])} 于 {since.isoformat()} 取消的「{upper['name']}」在 "
+            f"{_text(lower['jurisdiction_name'])} {lower_date.isoformat()} 的清单中仍列为「{lower['name']}」"
+            f"（状态：{_text(lower['status']) or '未注明'}）"
+        )
+        details = {
+            "name": lower["name"],
+            "other_name": upper["name"],
+            "status": _text(lower["status"]) or None,
+            "source_id": _text(lower["source_id"]),
+            "other_source_id": _text(upper["source_id"]),
+            "cancelled_on": since.isoformat(),
+            "lower_list_published": lower_date.isoformat(),
+            "days_since_cancelled": max(0, (scene.as_of - since).days),
+            "as_of": scene.as_of.isoformat(),
+            "upper_still_listed": upper_id in scene.current_ids,
+        }
+        code = _text(upper["jurisdiction_code"])
+        out.append(_finding("cancelled_still_listed", lower, upper, code, message, details))
     return out
 
 
 def _received_without_devolution(scene: _Scene, devolved: Mapping[str, object]) -> list[dict[str, object]]:
-    out = []
+    claimed = []  # (lower item marked 承接, the nearest upper item that still holds it)
     current_ids = scene.current_ids
     moved_targets = {t for ts in scene.history.moved_to.values() for t in ts}
-    claims = [r for r in list(scene.row_of.values()) if r["item_id"] in current_ids and _text(r["status"]) == RECEIVED]
-    for lower in sorted(claims, key=lambda r: r["_order"]):
-        if lower["item_id"] in moved_targets:
+    for lower_id in scene.claims():
+        if lower_id in moved_targets:
             continue
-        ups = scene.uppers_of.get(lower["item_id"], [])
+        ups = scene.uppers_of.get(lower_id, [])
         if not ups or any(u in devolved or scene.history.ever(u, DEVOLVED) for u in ups):
             continue
-        held = [u for u in ups if u in current_ids and _text(scene.row(u)["status"]) in HELD]
+        held = [u for u in ups if u in current_ids and scene.status(u) in HELD]
         if not held:
             continue
-        code = _text(lower["jurisdiction_code"])
+        code = _text(scene.code(lower_id))
         chain = scene.registry.ancestors(code) if code in scene.registry else ()
         held.sort(key=lambda u: (chain.index(scene.jur_of[u]) if scene.jur_of[u] in chain else len(chain), u))
-        upper = scene.row(held[0])
+        claimed.append((lower_id, held[0]))
+    scene.load(i for pair in claimed for i in pair)
+    out = []
+    for lower_id, upper_id in claimed:
+        lower, upper = scene.rows[lower_id], scene.rows[upper_id]
         message = (
             f"{_text(lower['jurisdiction_name'])} 的「{lower['name']}」标为承接，"
             f"但 {_text(upper['jurisdiction_name'])} 仍保有「{upper['name']}」"
@@ -1143,6 +1215,37 @@ def _received_without_devolution(scene: _Scene, devolved: Mapping[str, object]) 
         code = _text(upper["jurisdiction_code"])
         out.append(_finding("received_without_devolution", lower, upper, code, message, details))
     return out
+
+
+def _event_links(
+    links: pa.Table, ids: pa.Array, current: np.ndarray, events: np.ndarray, claims: np.ndarray
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The (child, parent) links the checks follow — to a dated 下放/委托/取消 item or from a 承接 item,
+    both ends current — and per item whether it is an end of one.
+
+    Arrow set lookups instead of a Python pass over every link. Every lookup hashes the small side (ids
+    of events, claims or of the links they pick) and probes the big one, never the other way round:
+    hashing a million ids costs more than probing them.
+    """
+    child, parent = links.column("child_item_id"), links.column("parent_item_id")
+    wanted = pc.or_(
+        pc.is_in(parent, value_set=ids.filter(pa.array(events))),
+        pc.is_in(child, value_set=ids.filter(pa.array(claims))),
+    )
+    child, parent = child.filter(wanted), parent.filter(wanted)
+    touched = _among(ids, child, parent)
+    now = ids.filter(pa.array(touched & current))
+    both = pc.and_(pc.is_in(child, value_set=now), pc.is_in(parent, value_set=now))
+    child, parent = child.filter(both), parent.filter(both)
+    ends = touched.copy()
+    ends[touched] = _among(ids.filter(pa.array(touched)), child, parent)
+    return list(zip(child.to_pylist(), parent.to_pylist(), strict=True)), ends
+
+
+def _among(ids: pa.Array, *values: pa.ChunkedArray) -> np.ndarray:
+    """Per id, whether it is one of ``values``."""
+    value_set = pa.chunked_array([c for v in values for c in v.chunks], pa.string()).combine_chunks()
+    return pc.is_in(ids, value_set=value_set).to_numpy(zero_copy_only=False)
 
 
 def find_over_time(
@@ -1178,52 +1281,66 @@ def find_over_time(
       marked and then removed) that a lower item, not 取消 itself, is linked to while the lower list is
       dated D or later (a list published on the day of the cancellation should already reflect it).
       Lower lists dated before D, or undated, are ``find_cross_level``'s case.
+
+    Masks over all items are computed per distinct value (statuses, dates) and with Arrow set lookups
+    (ids); Python loops run over the items the checks involve and the findings (see ``_Scene``).
     """
     if items.empty:
         return FINDINGS.empty_table()
     items = items.reset_index(drop=True)
     ids = items["item_id"].astype(str)
+    id_array = pa.array(ids, from_pandas=True)
     codes = items["jurisdiction_code"]
     published = _dates(items["published"])
-    status = items["status"].astype(object).where(items["status"].notna(), "").astype(str).str.strip()
-    current = _current_mask(items)
-    dated = published.notna()
+    status_codes, statuses = pd.factorize(items["status"], use_na_sentinel=True)
+    status = np.array([*(_text(s) for s in statuses), ""], dtype=object)[status_codes]  # _text, per distinct value
+    current = _current_mask(items).to_numpy(dtype=bool)
+    dated = published.notna().to_numpy()
     versioned = set(published[dated].groupby(codes[dated]).nunique().loc[lambda n: n > 1].index)
     gone_any: set[str] = set()
     if changes is not None and changes.num_rows:
         kinds = changes.column("change").to_pylist()
         olds = changes.column("old_item_id").to_pylist()
         gone_any = {o for k, o in zip(kinds, olds, strict=True) if k in ("removed", "level_changed") and o}
-    events = dated & status.isin([*DEVOLVED, CANCELLED]) & (current | ids.isin(gone_any))
+    gone_mask = pc.is_in(id_array, value_set=pa.array(sorted(gone_any), pa.string())).to_numpy(zero_copy_only=False)
+    events = dated & np.isin(status, [*DEVOLVED, CANCELLED]) & (current | gone_mask)
     claims = current & (status == RECEIVED)
 
     link_pairs: list[tuple[str, str]] = []
+    ends = np.zeros(len(items), dtype=bool)
     if links.num_rows:
-        current_ids = set(ids[current])
-        event_ids, claim_ids = set(ids[events]), set(ids[claims])
-        children = links.column("child_item_id").to_pylist()
-        parents = links.column("parent_item_id").to_pylist()
-        link_pairs = [
-            (c, p)
-            for c, p in zip(children, parents, strict=True)
-            if (p in event_ids or c in claim_ids) and c in current_ids and p in current_ids
-        ]
-    ends = {x for pair in link_pairs for x in pair}
-    needed = codes.isin(versioned) | events | claims | ids.isin(ends)
-    subject = (events | claims | ids.isin(ends))[needed]
-    frame = _frame(items[needed]).assign(_current=current[needed].to_numpy(), _subject=subject.to_numpy())
+        link_pairs, ends = _event_links(links, id_array, current, events, claims)
+    lineage = codes.isin(versioned).to_numpy()
+    needed = np.flatnonzero(lineage | events | claims | ends)
 
+    def column(values: pd.Series | np.ndarray) -> pd.Series:
+        taken = values.take(needed) if isinstance(values, pd.Series) else values[needed]
+        return pd.Series(np.asarray(taken, dtype=object), dtype=object)
+
+    known = pd.DataFrame(
+        {
+            "item_id": column(items["item_id"]),
+            "jurisdiction_code": column(codes),
+            "jurisdiction_name": column(items["jurisdiction_name"]) if "jurisdiction_name" in items else None,
+            "level": column(items["level"]) if "level" in items else None,
+            "published": column(published),
+            "status": column(status),
+            "_current": current[needed],
+            "_subject": (events | claims | ends)[needed],
+            "_row": needed,
+        }
+    )
     newest = published[dated & current].groupby(codes[dated & current]).max().to_dict()
-    present = sorted(set(codes[current].dropna()))
+    present = sorted(set(codes[current].dropna().unique()))
     scene = _Scene(
-        frame=frame,
-        history=_history(frame, changes),
+        items=items,
+        known=known,
+        history=_history(known, _frame(items[lineage]), changes),
         registry=registry,
         as_of=as_of,
         present=present,
         list_date={code: newest.get(code) for code in present},
-        all_items=items,
-        all_current=current,
+        all_current=pd.Series(current, index=items.index),
     )
     scene.add_links(link_pairs)
     devolved, cancelled = _upper_events(scene)

@@ -36,11 +36,11 @@ jurisdiction and id. All work is merges and group-bys over item frames; per-valu
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.basis import AUTHORITIES, SCOPES, parse_many
+from transforms.consolidate import stable_ids
 from transforms.jurisdictions import Registry
 from transforms.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
 
@@ -376,64 +377,81 @@ def _trimmed(values: pd.Series) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
+def _trimmed_texts(values: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """``_trimmed(values)`` (at ``rows`` when given), computed once per distinct value and broadcast.
+
+    A column repeats its texts (a million items have a dozen statuses, some thousands of departments),
+    and converting every cell between Python and Arrow strings twice is what ``_trimmed`` spends its
+    time on. A column holding anything but text keeps the whole-column path: pyarrow then infers one
+    type for all its values (ints cast as ints), which a subset or the distinct values might not.
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        trimmed = _trimmed(values)
+        return trimmed if rows is None else trimmed[rows]
+    codes, uniques = pd.factorize(values if rows is None else values.iloc[rows], use_na_sentinel=True)
+    trimmed = np.asarray(_trimmed(pd.Series(np.asarray(uniques, dtype=object), dtype=object)), dtype=object)
+    return np.append(trimmed, None)[codes]
+
+
 def _frame(items: pd.DataFrame, registry: Registry | None) -> pd.DataFrame:
     """The columns the checks need as plain objects, with a display ``name`` and a jurisdiction name.
 
-    Text columns are trimmed once here (blank → None) so that the checks compare plain values.
+    Text columns are trimmed once here (blank → None) so that the checks compare plain values. Ids are
+    all distinct, so they are trimmed as one column; ``name_raw`` only matters where ``name_norm`` is
+    blank and is trimmed only there (it is not kept in the frame).
     """
-    frame = pd.DataFrame(
-        {
-            column: pd.Series(
-                _trimmed(items[column]) if column in items else np.full(len(items), None, dtype=object),
-                dtype=object,
-            )
-            for column in _ITEM_COLUMNS
-        }
-    )
-    name = frame["name_norm"].where(frame["name_norm"].notna(), frame["name_raw"])
-    frame["name"] = name.where(name.notna(), "")
+    n = len(items)
+    columns: dict[str, np.ndarray] = {}
+    for column in _ITEM_COLUMNS:
+        if column not in items:
+            columns[column] = np.full(n, None, dtype=object)
+        elif column == "item_id":
+            columns[column] = _trimmed(items[column])
+        elif column != "name_raw":
+            columns[column] = _trimmed_texts(items[column])
+    frame = pd.DataFrame(columns, dtype=object, copy=False)  # fresh arrays: no copy, no block consolidation
+    name = frame["name_norm"].to_numpy(dtype=object, copy=True)
+    blank = np.flatnonzero(pd.isna(name))
+    if len(blank) and "name_raw" in items:
+        name[blank] = _trimmed_texts(items["name_raw"], blank)
+    frame["name"] = pd.Series(name, dtype=object).where(pd.notna(name), "")
     codes = frame["jurisdiction_code"]
     if registry is not None:
         distinct = [c for c in pd.unique(codes) if isinstance(c, str) and c in registry]
         names = {c: registry[c].name for c in distinct}
         levels = {c: registry[c].level for c in distinct}
-        frame["jurisdiction_name"] = frame["jurisdiction_name"].where(
-            frame["jurisdiction_name"].notna(), codes.map(names)
-        )
-        frame["level"] = frame["level"].where(frame["level"].notna(), codes.map(levels))
+        for column, known in (("jurisdiction_name", names), ("level", levels)):
+            missing = frame[column].isna()
+            if missing.any():  # usually none: the items carry both; map only what is missing
+                frame.loc[missing, column] = codes[missing].map(known)
     jname = frame["jurisdiction_name"].where(frame["jurisdiction_name"].notna(), codes)
     frame["jurisdiction_name"] = jname.where(jname.notna(), "").astype(object)
     return frame
 
 
-def _cat(*parts: str | pd.Series | np.ndarray) -> np.ndarray:
-    """Element-wise string concatenation (missing → ""), in pyarrow rather than per-row Python."""
+def _cat(*parts: str | pd.Series | np.ndarray | pa.Array) -> pd.Series:
+    """Element-wise string concatenation (missing → ""), in pyarrow rather than per-row Python.
+
+    An object Series (index 0..n-1): put in a frame as it is, where an array would be inferred as
+    pandas' Arrow strings and converted (to be converted back when the findings become objects).
+    """
     n = next(len(p) for p in parts if not isinstance(p, str))
     arrays = []
     for part in parts:
         if isinstance(part, str):
             arrays.append(pa.scalar(part, pa.string()))
+        elif isinstance(part, pa.Array):
+            arrays.append(pc.fill_null(part, ""))
         else:
             values = part.to_numpy(dtype=object) if isinstance(part, pd.Series) else np.asarray(part, dtype=object)
             array = pa.array(values, type=pa.string(), from_pandas=True) if len(values) else pa.array([], pa.string())
             arrays.append(pc.fill_null(array, ""))
     if n == 0:
-        return np.array([], dtype=object)
+        return pd.Series([], dtype=object)
     joined = pc.binary_join_element_wise(*arrays, "")
     if isinstance(joined, pa.Scalar):
-        return np.full(n, joined.as_py(), dtype=object)
-    return joined.to_numpy(zero_copy_only=False)
-
-
-def _finding_ids(kind: str, item_ids: pd.Series, others: pd.Series) -> list[str]:
-    """``stable_id(kind, item_id, other)`` per row (same bytes as ``transforms.items.stable_id``)."""
-    prefix = kind + "\x1f"
-    return [
-        hashlib.sha256(
-            (prefix + ("" if i is None else str(i)) + "\x1f" + ("" if o is None else str(o))).encode("utf-8")
-        ).hexdigest()[:16]
-        for i, o in zip(item_ids.tolist(), others.tolist(), strict=True)
-    ]
+        return pd.Series(np.full(n, joined.as_py(), dtype=object), dtype=object)
+    return pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
 class _Raw:
@@ -451,19 +469,20 @@ def _plain(value: object) -> object:
     return value
 
 
-def _json_rows(details: dict[str, pd.Series | _Raw], n: int) -> np.ndarray:
+def _json_rows(details: dict[str, pd.Series | _Raw], n: int) -> pd.Series:
     """Per row ``json.dumps(row, ensure_ascii=False, sort_keys=True)``, each distinct value encoded once."""
     if n == 0:
-        return np.array([], dtype=object)
-    parts: list[str | np.ndarray] = ["{"]
+        return pd.Series([], dtype=object)
+    parts: list[str | np.ndarray | pa.Array] = ["{"]
     for i, key in enumerate(sorted(details)):
         column = details[key]
+        fragments: np.ndarray | pa.Array
         if isinstance(column, _Raw):
             fragments = column.values.to_numpy(dtype=object)
-        else:
+        else:  # encoded and made an Arrow string once per distinct value, then taken per row
             codes, uniques = pd.factorize(column.reset_index(drop=True).astype(object), use_na_sentinel=True)
-            encoded = [json.dumps(_plain(u), ensure_ascii=False) for u in uniques]
-            fragments = np.array([*encoded, "null"], dtype=object)[codes]
+            encoded = pa.array([*(json.dumps(_plain(u), ensure_ascii=False) for u in uniques), "null"], pa.string())
+            fragments = encoded.take(pa.array(np.where(codes < 0, len(uniques), codes), pa.int64()))
         parts += [(", " if i else "") + json.dumps(key, ensure_ascii=False) + ": ", fragments]
     parts.append("}")
     return _cat(*parts)
@@ -474,13 +493,15 @@ def _json_list(values: list[str]) -> str:
 
 
 def _finish(kind: str, found: pd.DataFrame, details: dict[str, pd.Series | _Raw], id_other: pd.Series) -> pd.DataFrame:
-    """Add kind, finding_id and details; ``found`` has the base columns, message and severity."""
+    """Add kind and details, and ``_id_other``: what ``finding_id`` hashes after the item id (the ids of
+    all kinds are made in one vectorised ``stable_ids`` call by ``find_reform``); ``found`` has the base
+    columns, message and severity."""
     out = found.reset_index(drop=True).copy()
     out["kind"] = kind
     others = id_other.reset_index(drop=True).astype(object)
-    out["finding_id"] = _finding_ids(kind, out["item_id"].astype(object), others.where(others.notna(), None))
+    out["_id_other"] = others.where(others.notna(), None)
     out["details"] = _json_rows(details, len(out))
-    return out[FINDINGS.names]
+    return out[[c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]]
 
 
 def _none() -> pd.DataFrame:
@@ -593,26 +614,65 @@ def _lower_map(frame: pd.DataFrame, registry: Registry, upper_level: str, lower_
     return pd.DataFrame(rows, columns=columns)
 
 
+#: The item columns of ``_coverage``'s ``expected`` rows (what ``county_missing_city_licence`` reports).
+_EXPECTED_COLUMNS = [
+    "item_id",
+    "source_id",
+    "jurisdiction_code",
+    "jurisdiction_name",
+    "name",
+    "power_type",
+    "base_code",
+    "status",
+]
+
+
+def _linked_to(links: pa.Table, item_ids: pd.Series) -> pd.DataFrame:
+    """(item_id, lower_code): the jurisdictions of the items linked to each of ``item_ids``.
+
+    The links are filtered in Arrow before anything becomes a Python string: a million items have
+    more links than items, and only the few linked to upper licences matter here.
+    """
+    if not links.num_rows:
+        return pd.DataFrame({"item_id": pd.Series(dtype=object), "lower_code": pd.Series(dtype=object)})
+    parent = links.column("parent_item_id")
+    keep = pc.is_in(parent, value_set=pa.array(item_ids.to_numpy(dtype=object), pa.string(), from_pandas=True))
+    return pd.DataFrame(
+        {
+            "item_id": parent.filter(keep).to_numpy(zero_copy_only=False).astype(object),
+            "lower_code": links.column("child_jurisdiction").filter(keep).to_numpy(zero_copy_only=False).astype(object),
+        }
+    )
+
+
+def _among(frame: pd.DataFrame, rows: pd.DataFrame, on: list[str]) -> np.ndarray:
+    """Per row of ``frame``, whether its ``on`` values are those of a row of ``rows`` (a left merge)."""
+    marked = rows[on].drop_duplicates().assign(_found=True)
+    return frame[on].merge(marked, on=on, how="left")["_found"].eq(True).to_numpy()
+
+
 def _coverage(
     frame: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(expected, coverage): one row per (upper licence, lower jurisdiction) and per (upper, lower)."""
-    link_frame = pd.DataFrame(
-        {
-            "parent_item_id": links.column("parent_item_id").to_numpy(zero_copy_only=False).astype(object)
-            if links.num_rows
-            else np.array([], dtype=object),
-            "child_jurisdiction": links.column("child_jurisdiction").to_numpy(zero_copy_only=False).astype(object)
-            if links.num_rows
-            else np.array([], dtype=object),
-        }
-    )
+    """(expected, coverage): one row per (upper licence, lower jurisdiction) and per (upper, lower).
+
+    ``expected`` carries only the item columns the findings need (``_EXPECTED_COLUMNS``), and whether a
+    lower jurisdiction holds a licence is looked up on slim key frames: the merges then move a few
+    columns of some 300k rows per million items instead of every column.
+    """
     exempt = re.compile(rules.coverage_exempt_pattern) if rules.coverage_exempt_pattern else None
     eligible = frame["power_type"].isin(rules.coverage_types) & frame["status"].isin(rules.coverage_statuses)
     if exempt is not None:
-        eligible &= ~frame["name"].map(lambda n: bool(exempt.search(n)))
+        exempted = {n: bool(exempt.search(n)) for n in pd.unique(frame["name"])}
+        eligible &= ~frame["name"].map(exempted)
     per_jurisdiction = (
-        frame.assign(_licence=frame["power_type"].isin(rules.coverage_types).astype("int64"))
+        pd.DataFrame(
+            {
+                "jurisdiction_code": frame["jurisdiction_code"],
+                "item_id": frame["item_id"],
+                "_licence": frame["power_type"].isin(rules.coverage_types).astype("int64"),
+            }
+        )
         .groupby("jurisdiction_code", sort=False)
         .agg(n_lower_items=("item_id", "size"), n_lower_licences=("_licence", "sum"))
     )
@@ -621,22 +681,21 @@ def _coverage(
         lowers = _lower_map(frame, registry, upper_level, lower_level)
         if lowers.empty:
             continue
-        upper_items = frame[eligible & frame["jurisdiction_code"].isin(set(lowers["upper_code"]))]
+        upper_items = frame.loc[
+            eligible & frame["jurisdiction_code"].isin(set(lowers["upper_code"])), _EXPECTED_COLUMNS
+        ]
         expected = upper_items.merge(lowers, left_on="jurisdiction_code", right_on="upper_code", how="inner")
         expected["upper_level"], expected["lower_level"] = upper_level, lower_level
-        linked = link_frame[link_frame["parent_item_id"].isin(set(upper_items["item_id"]))].drop_duplicates()
-        linked = linked.rename(columns={"parent_item_id": "item_id", "child_jurisdiction": "lower_code"})
-        linked["_linked"] = True
-        expected = expected.merge(linked, on=["item_id", "lower_code"], how="left")
-        expected["_linked"] = expected["_linked"].eq(True)
+        expected["_linked"] = _among(expected, _linked_to(links, upper_items["item_id"]), ["item_id", "lower_code"])
         if rules.coverage_match_by_name:
+            # Only names some upper licence has can match: the rest of the lower lists is left out early.
             lower_names = frame.loc[
-                frame["jurisdiction_code"].isin(set(lowers["lower_code"])), ["jurisdiction_code", "name"]
-            ].drop_duplicates()
+                frame["jurisdiction_code"].isin(set(lowers["lower_code"]))
+                & frame["name"].isin(set(upper_items["name"])),
+                ["jurisdiction_code", "name"],
+            ]
             lower_names.columns = ["lower_code", "name"]
-            lower_names["_named"] = True
-            expected = expected.merge(lower_names, on=["lower_code", "name"], how="left")
-            expected["_named"] = expected["_named"].eq(True)
+            expected["_named"] = _among(expected, lower_names, ["lower_code", "name"])
         else:
             expected["_named"] = False
         expected["held"] = expected["_linked"] | expected["_named"]
@@ -717,20 +776,20 @@ def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> 
     return _finish("county_missing_city_licence", found, details, hits["lower_code"])
 
 
-def _word_matches(names: pd.Series, rules: ReformRules) -> pd.Series:
-    """Per name, the list of matched words (in order of appearance, distinct); computed per distinct name."""
+def _word_matches(names: Iterable[str], rules: ReformRules) -> dict[str, list[str]]:
+    """Per distinct name, the list of matched words (in order of appearance, distinct)."""
     words = sorted({w.word for w in rules.disguised_words}, key=lambda w: (-len(w), w))
     if not words:
-        return pd.Series([[] for _ in range(len(names))], index=names.index, dtype=object)
+        return {}
     pattern = re.compile("|".join(re.escape(w) for w in words))
     exclude = tuple(rules.disguised_exclude)
     found: dict[str, list[str]] = {}
-    for name in pd.unique(names):
+    for name in names:
         if exclude and any(e in name for e in exclude):
             found[name] = []
         else:
             found[name] = list(dict.fromkeys(pattern.findall(name)))
-    return names.map(found)
+    return found
 
 
 def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
@@ -742,14 +801,16 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
     ]
     if cand.empty:
         return _none()
-    matched = _word_matches(cand["name"], rules)
-    keep = matched.map(len) > 0
-    hits, matched = cand[keep].reset_index(drop=True), matched[keep].reset_index(drop=True)
+    # Everything a finding says about its words depends on the name only: worked out per distinct name.
+    matched = {name: ws for name, ws in _word_matches(pd.unique(cand["name"]), rules).items() if ws}
+    hits = cand[cand["name"].isin(list(matched))].reset_index(drop=True)
     if hits.empty:
         return _none()
     by_word = {w.word: w for w in rules.disguised_words}
-    first = matched.map(lambda ws: ws[0])
-    severity = matched.map(lambda ws: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__))
+    first = hits["name"].map({name: ws[0] for name, ws in matched.items()})
+    severity = hits["name"].map(
+        {name: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__) for name, ws in matched.items()}
+    )
     found = pd.DataFrame(
         {
             "severity": severity,
@@ -776,17 +837,20 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
         "department": hits["department"],
         "source_id": hits["source_id"],
         "word": first,
-        "words": _Raw(matched.map(_json_list)),
-        "note": first.map(lambda w: by_word[w].note),
+        "words": _Raw(hits["name"].map({name: _json_list(ws) for name, ws in matched.items()})),
+        "note": hits["name"].map({name: by_word[ws[0]].note for name, ws in matched.items()}),
     }
     return _finish("disguised_approval", found, details, pd.Series([None] * len(hits), dtype=object))
 
 
 def _responsibility_given(frame: pd.DataFrame, rules: ReformRules) -> pd.Series:
+    """Whether an item names its 责任事项: not missing and not a placeholder (无, /, …), judged once per
+    distinct text (a column of a million cells holds a handful)."""
     empty = {v.strip().lower() for v in rules.devolved_empty_values}
-    text = frame["responsibility"]
-    lowered = pc.utf8_lower(pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
-    return text.notna() & ~pd.Series(lowered.to_numpy(zero_copy_only=False), index=frame.index).isin(empty)
+    codes, texts = pd.factorize(frame["responsibility"], use_na_sentinel=True)
+    lowered = pc.utf8_lower(pa.array(np.asarray(texts, dtype=object), type=pa.string(), from_pandas=True))
+    given = ~np.isin(np.asarray(lowered.to_numpy(zero_copy_only=False), dtype=object), list(empty))
+    return pd.Series(np.append(given, False)[codes], index=frame.index)
 
 
 def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
@@ -854,7 +918,8 @@ def find_reform(items: pd.DataFrame, links: pa.Table, registry: Registry, rules:
         return FINDINGS.empty_table()
     found = pd.concat(non_empty, ignore_index=True).astype(object)
     found = found.where(found.notna(), None)
-    found = found.sort_values(
+    found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
+    found = found.astype({"finding_id": object}).sort_values(
         ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
         kind="stable",
         na_position="first",
@@ -864,18 +929,22 @@ def find_reform(items: pd.DataFrame, links: pa.Table, registry: Registry, rules:
 
 def _status_summary(frame: pd.DataFrame) -> pa.Table:
     keys = ["jurisdiction_code", "power_type"]
-    status = frame["status"].where(frame["status"].notna(), "未注明")
+    # Counted on integer codes (a dozen statuses and types, some thousand jurisdictions), not objects.
+    key_codes = {key: pd.factorize(frame[key], use_na_sentinel=False) for key in keys}
+    status, statuses = pd.factorize(frame["status"].where(frame["status"].notna(), "未注明"))
+    code_of = {s: i for i, s in enumerate(statuses)}
     counts = pd.DataFrame(
         {
-            "jurisdiction_code": frame["jurisdiction_code"],
-            "power_type": frame["power_type"],
+            **{key: codes for key, (codes, _) in key_codes.items()},
             "n_items": np.int64(1),
             "n_sub_items": frame["sub_item"].notna().astype("int64"),
-            **{column: (status == s).astype("int64") for s, column in STATUS_COLUMNS.items()},
+            **{column: (status == code_of.get(s, -1)).astype("int64") for s, column in STATUS_COLUMNS.items()},
             "n_with_responsibility": frame["responsibility"].notna().astype("int64"),
         }
     )
-    grouped = counts.groupby(keys, sort=False, dropna=False).sum().reset_index()
+    grouped = counts.groupby(keys, sort=False).sum().reset_index()
+    for key, (_, values) in key_codes.items():
+        grouped[key] = np.asarray(values, dtype=object)[grouped[key].to_numpy()]
     grouped["n_main_items"] = grouped["n_items"] - grouped["n_sub_items"]
     names = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")
     grouped["jurisdiction_name"] = grouped["jurisdiction_code"].map(names["jurisdiction_name"])
@@ -895,7 +964,11 @@ def _coverage_table(frame: pd.DataFrame, cover: pd.DataFrame, registry: Registry
 
 
 def _concentration(
-    frame: pd.DataFrame, rules: ReformRules, changes: pa.Table | None, departments: pd.Series
+    frame: pd.DataFrame,
+    rules: ReformRules,
+    changes: pa.Table | None,
+    items: pd.DataFrame,
+    all_items: pd.DataFrame | None,
 ) -> pa.Table:
     """Licences per department; with a ``changes`` table, also the department_changed moves into each."""
     has_dept = frame["department"].notna()
@@ -917,7 +990,7 @@ def _concentration(
     grouped["level"] = grouped["jurisdiction_code"].map(names["level"])
     grouped["n_moved_in"] = None
     grouped["moved_from"] = None
-    moves = _department_moves(departments, changes)
+    moves = _department_moves(changes, items, all_items)
     if moves is not None:
         per_target = moves.groupby(["jurisdiction_code", "department"], sort=False)
         moved_in = per_target["n_items"].sum()
@@ -935,12 +1008,14 @@ def _concentration(
     return _to_table(grouped, CONCENTRATION)
 
 
-def _department_moves(departments: pd.Series, changes: pa.Table | None) -> pd.DataFrame | None:
+def _department_moves(
+    changes: pa.Table | None, items: pd.DataFrame, all_items: pd.DataFrame | None
+) -> pd.DataFrame | None:
     """(jurisdiction, to department, from department, n) from ``department_changed`` changes.
 
-    ``departments`` maps item_id → department over every version. The old department is the old
-    item's, else ``old_department`` in the change's ``detail`` JSON (and likewise ``new_department``).
-    None when no changes table is given.
+    The old department is the old item's (looked up in ``items`` and ``all_items``, see
+    ``_departments``), else ``old_department`` in the change's ``detail`` JSON (and likewise
+    ``new_department``). None when no changes table is given.
     """
     if changes is None:
         return None
@@ -949,6 +1024,7 @@ def _department_moves(departments: pd.Series, changes: pa.Table | None) -> pd.Da
         return pd.DataFrame(columns=columns)
     change = changes.to_pandas()
     change = change[change["change"] == "department_changed"]
+    departments = _departments(items, all_items, {*change["new_item_id"], *change["old_item_id"]})
     new = change["new_item_id"].map(departments)
     new = new.where(new.notna(), change["detail"].map(lambda d: _department_from_detail(d, "new_department")))
     old = change["old_item_id"].map(departments)
@@ -976,12 +1052,21 @@ def _department_from_detail(detail: object, key: str) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _departments(items: pd.DataFrame, all_items: pd.DataFrame | None) -> pd.Series:
-    """item_id → trimmed department over the current and (when given) every older version's items."""
+def _departments(items: pd.DataFrame, all_items: pd.DataFrame | None, wanted: set[object]) -> pd.Series:
+    """item_id → trimmed department over the current and (when given) every older version's items,
+    for the ``wanted`` ids (those of department changes: a handful, where the items are millions).
+
+    Departments of text columns are trimmed per value, which is the same for any subset; a column with
+    other values is trimmed as a whole, as pyarrow infers one type for all of them.
+    """
     frames = [f for f in (items, all_items) if f is not None and "department" in f and "item_id" in f]
     if not frames:
         return pd.Series(dtype=object)
-    both = pd.concat([f[["item_id", "department"]] for f in frames], ignore_index=True).astype(object)
+    texts = all(pd.api.types.infer_dtype(f["department"], skipna=True) in ("string", "empty") for f in frames)
+    parts = [f[["item_id", "department"]] for f in frames]
+    if texts:
+        parts = [part[part["item_id"].isin(wanted)] for part in parts]
+    both = pd.concat(parts, ignore_index=True).astype(object)
     both = both[both["department"].notna()].drop_duplicates("item_id")
     return pd.Series(_trimmed(both["department"]), index=both["item_id"].to_numpy(), dtype=object)
 
@@ -1015,5 +1100,5 @@ def reform_tables(
     return {
         "status_summary": _status_summary(frame),
         "city_county_licence_coverage": _coverage_table(frame, cover, registry),
-        "concentration": _concentration(frame, rules, changes, _departments(items, all_items)),
+        "concentration": _concentration(frame, rules, changes, items, all_items),
     }
