@@ -35,11 +35,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
 from transforms.basis import citations_table
-from transforms.changes import combine_changes, combine_findings, diff_against_previous, diff_versions, find_over_time
+from transforms.changes import (
+    combine_changes,
+    combine_findings,
+    diff_against_previous,
+    diff_versions,
+    find_over_time,
+    load_previous_items,
+)
 from transforms.findings import find_cross_level
 from transforms.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
 from transforms.jurisdictions import NATIONAL, Registry
@@ -443,17 +449,6 @@ def read_parts(staging: Path, table_name: str) -> dict[str, pa.Table]:
     return {p.stem: pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in sorted(folder.glob("*.arrow"))}
 
 
-def previous_items_of(previous: Path | None, provinces: Sequence[str]) -> pd.DataFrame | None:
-    """The items of ``provinces`` in a previous output folder (its ``items/province=*`` partitions)."""
-    if previous is None:
-        return None
-    files = sorted(f for p in provinces for f in (previous / "items" / f"province={p}").glob("*.parquet"))
-    if not files:
-        return None
-    table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="permissive")
-    return table.to_pandas(date_as_object=True)
-
-
 def finish_scope(
     province: str,
     results: list[SourceResult],
@@ -507,7 +502,8 @@ def finish_scope(
     provinces = [province, NATIONAL] if above is not None else [province]
     owned = (lambda t, name: _not_national_only(t, OWNER_COLUMNS[name])) if above is not None else (lambda t, name: t)
     with clock.stage("changes"):
-        changes = track_changes(scope_specs, registry, scope_items, previous_items_of(previous, provinces), threshold)
+        earlier = load_previous_items(previous, provinces) if previous is not None else None
+        changes = track_changes(scope_specs, registry, scope_items, earlier, threshold)
         write_part(staging, "changes", province, owned_changes(changes) if above is not None else changes)
     with clock.stage("findings"):
         findings = scope_findings(registry, scope_items, scope_current, links, changes, threshold, as_of)

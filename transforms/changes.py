@@ -788,16 +788,22 @@ def default_as_of(sources: Iterable[SourceSpec]) -> dt.date | None:
     return max(dates) if dates else None
 
 
-def load_previous_items(path: str | Path) -> pd.DataFrame:
-    """The items of a previous output folder (``OUT_OLD/items/province=*/part-*.parquet``), all versions.
+def load_previous_items(path: str | Path, provinces: Iterable[str] | None = None) -> pd.DataFrame:
+    """The items of a previous output folder (``OUT_OLD/items/province=*/part-*.parquet``), all versions;
+    with ``provinces``, only those partitions (an empty frame when none of them is there).
 
     Files are read one by one (``province`` is stored in them, so no partition inference is needed) and
     concatenated with permissive type promotion, so an output of an older powerlists still loads.
     """
     root = Path(path) / "items"
-    files = sorted(root.glob("**/*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"{root}: no items Parquet files; is {path} a powerlists output folder?")
+    if provinces is not None:
+        files = sorted(f for p in provinces for f in (root / f"province={p}").glob("*.parquet"))
+        if not files:
+            return pd.DataFrame()
+    else:
+        files = sorted(root.glob("**/*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"{root}: no items Parquet files; is {path} a powerlists output folder?")
     tables = [pq.ParquetFile(f).read() for f in files]
     table = pa.concat_tables(tables, promote_options="permissive")
     return table.to_pandas(date_as_object=True)

@@ -1216,28 +1216,13 @@ def _fast_xlsx_reader() -> type | None:
             parent = ws.parent
             direct = _SheetXml.split(xml)
             self.direct_cells: dict | None = None
+            options = (shared_strings, data_only, parent.epoch, parent._date_formats, parent._timedelta_formats)
             if direct is not None:  # the cells are read here, the rest of the sheet by openpyxl
                 text, start, stop, ns, rest = direct
-                parser = SheetParser(
-                    io.BytesIO(rest),
-                    shared_strings,
-                    data_only,
-                    parent.epoch,
-                    parent._date_formats,
-                    parent._timedelta_formats,
-                    rich_text,
-                )
+                parser = SheetParser(io.BytesIO(rest), *options, rich_text)
                 self.direct_cells = read_sheet_data(text, start, stop, ns, parser, parent._cell_styles)
             if self.direct_cells is None:
-                parser = SheetParser(
-                    io.BytesIO(xml),
-                    shared_strings,
-                    data_only,
-                    parent.epoch,
-                    parent._date_formats,
-                    parent._timedelta_formats,
-                    rich_text,
-                )
+                parser = SheetParser(io.BytesIO(xml), *options, rich_text)
             self.ws = ws
             self.parser = parser
             self.tables = []
