@@ -61,3 +61,38 @@ def test_suite_is_documented_data() -> None:
     for expectation in suite["expectations"]:
         assert expectation["severity"] in ("critical", "warning")
         assert {"column", "message", "why"} <= set(expectation["meta"])
+
+
+def test_verdicts_per_distinct_value_reach_exactly_the_rows_holding_it(tmp_path: Path) -> None:
+    """GX sees each column's distinct values once, shorter columns padded with their first value.
+
+    Here the first code and the first legal basis are the failing ones, so the padding repeats a
+    failing value: rows holding other values must still pass, and the per-row counts stay per row.
+    """
+    bad_code = "见附件说明：本事项编码暂缺，请联系"
+    rows = frame(
+        [
+            {"name_norm": "食品经营许可", "code_raw": bad_code, "legal_basis": None},
+            {"name_norm": "药品零售许可", "code_raw": "110000001"},
+            {"name_norm": "建筑施工许可", "code_raw": "110000001", "legal_basis": None},
+            {"name_norm": "对违法行为的处罚", "code_raw": bad_code},
+            {"name_norm": "合计", "code_raw": "110000001"},
+            {"name_norm": "排污许可", "code_raw": "110000001"},
+        ]
+    )
+    outcome = validate(rows)
+    assert len(outcome.items) + len(outcome.quarantine) == len(rows)
+    reasons = dict(zip(outcome.quarantine["row_no"], outcome.quarantine["reasons"], strict=True))
+    code_reason = "code: not a code: contains characters or a length no code format uses"
+    assert reasons == {
+        2: [code_reason],
+        5: [code_reason],
+        6: ["name: a placeholder or a total line, not an item name"],
+    }
+    kept = dict(zip(outcome.items["row_no"], outcome.items["warnings"], strict=True))
+    assert kept == {3: [], 4: ["legal_basis: no legal basis given"], 7: []}
+    failed = {e["message"]: e["failed_rows"] for e in outcome.by_expectation}
+    assert failed["not a code: contains characters or a length no code format uses"] == 2
+    assert failed["no legal basis given"] == 2  # rows 2 and 4, the quarantined one included
+    assert failed["a placeholder or a total line, not an item name"] == 1
+    assert "raw" not in outcome.items.columns and "raw" in outcome.quarantine.columns

@@ -9,10 +9,13 @@ are reasons too, added here because GX never sees cells that could not be placed
 The projection is compact twice over, because a national run has ~10M rows and GX builds and
 serialises Python objects per failing row (a million rows with per-row results took minutes):
 
-* every expectation is row-level on the checked columns, so rows with equal checked values get equal
-  verdicts: GX sees each *distinct combination* once (its ``row_key``), and verdicts are spread back
-  to the rows. GX's own counts (Data Docs, ``validation_result.json``) are therefore per distinct
-  combination; the per-row counts are in ``by_expectation`` (run.json);
+* every expectation is row-level on *one* column, so equal values get equal verdicts: GX sees each
+  column's *distinct values* once (row ``row_key`` of the projection holds the ``row_key``-th distinct
+  value of every column; columns with fewer distinct values repeat their first one), and verdicts are
+  spread back to the rows. A province's ~400k rows become ~50k projection rows (its distinct names),
+  and a value failing in a million rows is one failing key. GX's own counts (Data Docs,
+  ``results/*.json``) are therefore per distinct value; the per-row counts are in ``by_expectation``
+  (run.json);
 * failing keys come back as one list per expectation (``exclude_unexpected_values``) rather than as
   one dict per failing row, so Data Docs show counts and no sample values. Keep it that way for
   safety too: GX renders sample values into Data Docs HTML unescaped, and list cells are untrusted
@@ -34,6 +37,7 @@ import pandas as pd
 
 SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "items_suite.json"
 ROW_KEY = "row_key"
+_ROW_ONLY = ("raw", "row_errors", "norm_warnings")
 
 
 @dataclass
@@ -114,23 +118,44 @@ def _run_gx(
     return validation, docs_index
 
 
-def _distinct_rows(projection: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """(each distinct combination of values once, indexed by ``row_key``; per row, its combination).
+@dataclass(frozen=True)
+class _DistinctValues:
+    """Each checked column's distinct values, side by side (the frame GX validates), and the way back."""
 
-    Columns are factorised one at a time and combined pairwise, so codes stay below rows × distinct
-    values of one column (no overflow however many columns the suite checks). Missing values (None
-    and NaN alike, as GX treats them) form one value.
+    projection: pd.DataFrame  # indexed by ``row_key``
+    row_codes: dict[str, np.ndarray]  # per column: each row's position among the column's distinct values
+    counts: dict[str, int]  # per column: how many distinct values it has (rows beyond repeat the first)
+
+    def failing_rows(self, column: str, keys: np.ndarray) -> np.ndarray:
+        """Positions of the rows whose value of ``column`` is at a failing ``row_key``."""
+        bad = np.zeros(len(self.projection), dtype=bool)
+        bad[keys] = True
+        return np.flatnonzero(bad[: self.counts[column]][self.row_codes[column]])
+
+
+def _distinct_values(frame: pd.DataFrame, columns: list[str]) -> _DistinctValues:
+    """Missing values (None and NaN alike, as GX treats them) count as one value of their column.
+
+    Padding repeats the column's first value, so a padded row fails exactly when key 0 fails: the
+    failing keys of a column are read below its count only.
     """
-    n = len(projection)
-    codes = np.zeros(n, dtype=np.int64)
-    for column in projection.columns:
-        col_codes, uniques = pd.factorize(projection[column], use_na_sentinel=False)
-        codes, _ = pd.factorize(codes * (len(uniques) + 1) + col_codes)
-        codes = codes.astype(np.int64)
-    _, first = np.unique(codes, return_index=True)  # codes number combinations in order of appearance
-    distinct = projection.iloc[first].reset_index(drop=True)
-    distinct.index = pd.RangeIndex(len(distinct), name=ROW_KEY)
-    return distinct, codes
+    row_codes: dict[str, np.ndarray] = {}
+    uniques: dict[str, pd.Series] = {}
+    for column in columns:
+        codes, values = pd.factorize(frame[column], use_na_sentinel=False)
+        row_codes[column] = codes
+        uniques[column] = pd.Series(values, copy=False)
+    length = max(len(v) for v in uniques.values())
+    projection = pd.DataFrame(
+        {
+            column: values.take(
+                np.concatenate([np.arange(len(values)), np.zeros(length - len(values), dtype=np.intp)])
+            ).reset_index(drop=True)
+            for column, values in uniques.items()
+        }
+    )
+    projection.index = pd.RangeIndex(length, name=ROW_KEY)
+    return _DistinctValues(projection, row_codes, {c: len(v) for c, v in uniques.items()})
 
 
 def _failing_keys(result: dict[str, Any]) -> np.ndarray:
@@ -161,16 +186,18 @@ def validate(
     """
     suite_doc = load_suite(suite_path)
     n = len(frame)
-    reasons: list[list[str]] = [list(errs) for errs in frame["row_errors"]] if n else []
-    warnings: list[list[str]] = [list(ws) for ws in frame["norm_warnings"]] if n else []
+    # messages from the expectations, per failing row (suite order); most rows fail nothing
+    errors_at: dict[int, list[str]] = {}
+    warnings_at: dict[int, list[str]] = {}
     by_expectation: list[dict[str, Any]] = []
     docs_index = None
 
     if n:
-        columns = _checked_columns(suite_doc)
-        projection, row_combination = _distinct_rows(frame[columns].reset_index(drop=True))
+        distinct = _distinct_values(frame.reset_index(drop=True), _checked_columns(suite_doc))
         source_ids = frame["source_id"].to_numpy(dtype=object)
-        validation, docs_index = _run_gx(projection, suite_doc, out_dir / "data_docs" if out_dir else None, name)
+        validation, docs_index = _run_gx(
+            distinct.projection, suite_doc, out_dir / "data_docs" if out_dir else None, name
+        )
         if out_dir is not None:
             result_path = out_dir / "results" / f"{name}.json" if name else out_dir / "validation_result.json"
             result_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,12 +212,10 @@ def validate(
             message = f"{meta.get('column', config.kwargs.get('column'))}: {meta.get('message', config.type)}"
             if result.exception_info and result.exception_info.get("raised_exception"):
                 raise RuntimeError(f"expectation {config.type} failed to run: {result.exception_info}")
-            bad = np.zeros(len(projection), dtype=bool)
-            bad[_failing_keys(result.result or {})] = True
-            failing = np.flatnonzero(bad[row_combination]).tolist()
-            target = reasons if severity == "critical" else warnings
+            failing = distinct.failing_rows(config.kwargs["column"], _failing_keys(result.result or {})).tolist()
+            target = errors_at if severity == "critical" else warnings_at
             for row in failing:
-                target[row].append(message)
+                target.setdefault(row, []).append(message)
             by_expectation.append(
                 {
                     "expectation": config.type,
@@ -203,12 +228,18 @@ def validate(
                 }
             )
 
-    rejected = pd.Series([bool(r) for r in reasons], index=frame.index, dtype=bool)
-    items = frame.loc[~rejected].copy()
-    items["warnings"] = [w for w, bad in zip(warnings, rejected, strict=True) if not bad]
-    quarantine = frame.loc[rejected, ["source_id", "sheet", "row_no", "jurisdiction_code", "raw"]].copy()
-    quarantine["reasons"] = [r for r in reasons if r]
-    n_errors = int(rejected.sum())
+    row_errors = frame["row_errors"].tolist()
+    rejected = np.fromiter((bool(e) for e in row_errors), dtype=bool, count=n)
+    rejected[list(errors_at)] = True
+    kept = np.flatnonzero(~rejected)
+    # items keep no raw cells or reading notes: those live on in quarantine reasons and warnings
+    items = frame.iloc[kept].drop(columns=[c for c in _ROW_ONLY if c in frame.columns])
+    warnings = frame["norm_warnings"].tolist()
+    items["warnings"] = [[*warnings[i], *warnings_at[i]] if i in warnings_at else warnings[i] for i in kept.tolist()]
+    dropped = np.flatnonzero(rejected)
+    quarantine = frame.iloc[dropped][["source_id", "sheet", "row_no", "jurisdiction_code", "raw"]].copy()
+    quarantine["reasons"] = [[*row_errors[i], *errors_at.get(i, ())] for i in dropped.tolist()]
+    n_errors = len(dropped)
     n_warnings = int(sum(1 for w in items["warnings"] if w))
     return ValidationOutcome(
         items=items,
