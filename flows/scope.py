@@ -53,7 +53,7 @@ from transforms.manifest import SourceSpec
 from transforms.match import link_items
 from transforms.normalise import normalise
 from transforms.read import SourceReadError, read_rows, read_source_file
-from transforms.reform import find_reform, reform_tables
+from transforms.reform import ReformCheck
 from transforms.schema import CHANGES, FINDINGS, LINKS
 from transforms.summary import summarise
 from transforms.validate import validate
@@ -368,11 +368,12 @@ def scope_findings(
     changes: pa.Table,
     threshold: float,
     as_of: Any,
+    reform: ReformCheck,
 ) -> pa.Table:
     """Cross-level, over-time and reform findings of a scope (failed sources are the flow's).
 
     Days outstanding are counted up to ``as_of``, the run's newest list date, not today, so that the
-    same inputs give the same bytes.
+    same inputs give the same bytes. ``reform`` is prepared on ``current`` (its tables are written too).
     """
     if not len(current):
         return FINDINGS.empty_table()
@@ -381,7 +382,7 @@ def scope_findings(
         cross_level = combine_findings(
             cross_level, find_over_time(items, links, changes, registry, as_of, threshold=threshold)
         )
-    return pa.concat_tables([cross_level, find_reform(current, links, registry)])
+    return pa.concat_tables([cross_level, reform.findings()])
 
 
 def _not_national_only(table: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -506,13 +507,14 @@ def finish_scope(
         changes = track_changes(scope_specs, registry, scope_items, earlier, threshold)
         write_part(staging, "changes", province, owned_changes(changes) if above is not None else changes)
     with clock.stage("findings"):
-        findings = scope_findings(registry, scope_items, scope_current, links, changes, threshold, as_of)
+        reform = ReformCheck.prepare(scope_current, links, registry)
+        findings = scope_findings(registry, scope_items, scope_current, links, changes, threshold, as_of, reform)
         write_part(staging, "findings", province, owned(findings, "findings"))
     with clock.stage("summarise"):
         if len(current):
             write_part(staging, "summary", province, summarise(current))
             write_part(staging, "citations", province, citations_table(current))
-            tables = reform_tables(scope_current, links, registry, changes=changes, all_items=scope_items)
+            tables = reform.tables(changes=changes, all_items=scope_items)
             for name, table in tables.items():
                 write_part(staging, f"reform/{name}", province, owned(table, f"reform/{name}"))
     consolidate_items = pa.Table.from_pandas(

@@ -897,36 +897,6 @@ def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd
 # ------------------------------------------------------------------------------------------------- API
 
 
-def find_reform(items: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules | None = None) -> pa.Table:
-    """The four reform finding kinds as a ``FINDINGS`` table, sorted deterministically.
-
-    ``items`` are the run's current items (as ``find_cross_level`` gets them); ``links`` the LINKS table.
-    """
-    if items.empty:
-        return FINDINGS.empty_table()
-    rules = rules if rules is not None else load_rules()
-    frame = _frame(items, registry)
-    expected, _ = _coverage(frame, links, registry, rules)
-    parts = [
-        _locally_set_licence(frame, rules),
-        _county_missing_city_licence(expected, rules),
-        _disguised_approval(frame, rules),
-        _devolved_without_supervision(frame, rules),
-    ]
-    non_empty = [p for p in parts if len(p)]
-    if not non_empty:
-        return FINDINGS.empty_table()
-    found = pd.concat(non_empty, ignore_index=True).astype(object)
-    found = found.where(found.notna(), None)
-    found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
-    found = found.astype({"finding_id": object}).sort_values(
-        ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
-        kind="stable",
-        na_position="first",
-    )
-    return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
-
-
 def _status_summary(frame: pd.DataFrame) -> pa.Table:
     keys = ["jurisdiction_code", "power_type"]
     # Counted on integer codes (a dozen statuses and types, some thousand jurisdictions), not objects.
@@ -1077,6 +1047,79 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(out, schema=schema, preserve_index=False)
 
 
+@dataclass(frozen=True)
+class ReformCheck:
+    """The checks' shared inputs, prepared once per run (or province scope).
+
+    The findings and the extra tables both need the trimmed item frame and the licence coverage of
+    lower jurisdictions; the flow asks for both, so it prepares them once (a second ``_frame`` and
+    ``_coverage`` cost ~1 s per 400k items). ``find_reform`` and ``reform_tables`` are the one-call forms.
+    """
+
+    items: pd.DataFrame
+    frame: pd.DataFrame
+    expected: pd.DataFrame
+    cover: pd.DataFrame
+    registry: Registry
+    rules: ReformRules
+
+    @classmethod
+    def prepare(
+        cls, items: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules | None = None
+    ) -> ReformCheck:
+        """``items`` are the current items (what the findings judge and the tables describe)."""
+        rules = rules if rules is not None else load_rules()
+        if items.empty:
+            return cls(items, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), registry, rules)
+        frame = _frame(items, registry)
+        expected, cover = _coverage(frame, links, registry, rules)
+        return cls(items, frame, expected, cover, registry, rules)
+
+    def findings(self) -> pa.Table:
+        """The four reform finding kinds as a ``FINDINGS`` table, sorted deterministically."""
+        if self.items.empty:
+            return FINDINGS.empty_table()
+        frame, rules = self.frame, self.rules
+        parts = [
+            _locally_set_licence(frame, rules),
+            _county_missing_city_licence(self.expected, rules),
+            _disguised_approval(frame, rules),
+            _devolved_without_supervision(frame, rules),
+        ]
+        non_empty = [p for p in parts if len(p)]
+        if not non_empty:
+            return FINDINGS.empty_table()
+        found = pd.concat(non_empty, ignore_index=True).astype(object)
+        found = found.where(found.notna(), None)
+        found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
+        found = found.astype({"finding_id": object}).sort_values(
+            ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
+            kind="stable",
+            na_position="first",
+        )
+        return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
+
+    def tables(self, changes: pa.Table | None = None, all_items: pd.DataFrame | None = None) -> dict[str, pa.Table]:
+        """The extra summary tables, written as ``OUT/reform/<name>.parquet`` (schemas in ``REFORM_TABLES``).
+
+        ``changes`` (the CHANGES table) feeds the moves in ``concentration``; ``all_items`` (every
+        version's items) lets a move's old department be looked up by ``old_item_id`` — without it only
+        current items and the change's detail are used.
+        """
+        if self.items.empty:
+            return {name: schema.empty_table() for name, schema in REFORM_TABLES.items()}
+        return {
+            "status_summary": _status_summary(self.frame),
+            "city_county_licence_coverage": _coverage_table(self.frame, self.cover, self.registry),
+            "concentration": _concentration(self.frame, self.rules, changes, self.items, all_items),
+        }
+
+
+def find_reform(items: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules | None = None) -> pa.Table:
+    """``ReformCheck.prepare(...).findings()``: ``items`` are the run's current items, ``links`` the LINKS table."""
+    return ReformCheck.prepare(items, links, registry, rules).findings()
+
+
 def reform_tables(
     items: pd.DataFrame,
     links: pa.Table,
@@ -1086,19 +1129,5 @@ def reform_tables(
     changes: pa.Table | None = None,
     all_items: pd.DataFrame | None = None,
 ) -> dict[str, pa.Table]:
-    """The extra summary tables, written as ``OUT/reform/<name>.parquet`` (schemas in ``REFORM_TABLES``).
-
-    ``items`` are the current items (what the tables describe). ``changes`` (the CHANGES table) feeds the
-    moves in ``concentration``; ``all_items`` (every version's items) lets a move's old department be
-    looked up by ``old_item_id`` — without it only current items and the change's detail are used.
-    """
-    if items.empty:
-        return {name: schema.empty_table() for name, schema in REFORM_TABLES.items()}
-    rules = rules if rules is not None else load_rules()
-    frame = _frame(items, registry)
-    _, cover = _coverage(frame, links, registry, rules)
-    return {
-        "status_summary": _status_summary(frame),
-        "city_county_licence_coverage": _coverage_table(frame, cover, registry),
-        "concentration": _concentration(frame, rules, changes, items, all_items),
-    }
+    """``ReformCheck.prepare(...).tables(changes, all_items)``: the extra tables of the current ``items``."""
+    return ReformCheck.prepare(items, links, registry, rules).tables(changes, all_items)
