@@ -194,13 +194,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from transforms.report import render_report
     from transforms.views import write_views
+    from transforms.write import OutputLocked, output_lock
 
     out = Path(args.out).resolve()
     if not (out / "run.json").is_file():
         print(f"powerlists: {out} is not an output folder (no run.json)", file=sys.stderr)
         return 2
-    write_views(out)
-    print(render_report(out))
+    try:
+        with output_lock(out):  # a run swapping this folder would leave the report half old, half new
+            write_views(out)
+            print(render_report(out))
+    except OutputLocked as exc:
+        print(f"powerlists: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

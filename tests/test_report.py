@@ -483,6 +483,20 @@ def test_empty_folder_renders(tmp_path: Path) -> None:
     assert values["count-items"] == "0" and values["count-findings"] == "0"
 
 
+def test_report_command_waits_for_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``powerlists report`` refuses a folder a run is writing, and renders it once the run is done."""
+    from flows.cli import main
+    from transforms.write import output_lock
+
+    out = build_output(tmp_path / "out")
+    with output_lock(out):
+        assert main(["report", str(out)]) == 2
+        assert "another powerlists run is writing" in capsys.readouterr().err
+        assert not (out / "report.html").exists()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").is_file()
+
+
 def test_unsafe_data_docs_path_is_not_linked(tmp_path: Path) -> None:
     out = build_output(tmp_path / "out")
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
