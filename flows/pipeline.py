@@ -18,7 +18,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_artifacts
 from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
 from flows.incremental import RunCache
+from flows.runners import release_scope_memory
 from flows.scope import (
     PARTS_DIR,
     NationalContext,
@@ -45,6 +47,7 @@ from flows.scope import (
     read_parts,
     read_source,
     settle_national_moves,
+    source_size,
 )
 from transforms import __version__
 from transforms.changes import combine_changes, default_as_of
@@ -428,19 +431,25 @@ def run_scopes(
         ]
         return finish_scope_task.submit(province, reads, national=national, **common)
 
-    outputs: list[ScopeOutput] = []
+    done: dict[str, ScopeOutput] = {}
     scopes = group_by_scope(spec.sources, registry)
     national = None
     if NATIONAL in scopes:
-        outputs.append(submit(NATIONAL, scopes.pop(NATIONAL), None).result())
-        national = outputs[0].national
-        outputs[0].national = None
-    in_flight: deque[Any] = deque()
-    for province, specs in scopes.items():
+        done[NATIONAL] = submit(NATIONAL, scopes[NATIONAL], None).result()
+        national = done[NATIONAL].national
+        done[NATIONAL].national = None
+    # Largest provinces first, and a freed slot is refilled at once: with several workers the run then
+    # ends on small provinces instead of waiting on a large one started last (or behind an early one).
+    provinces = sorted((p for p in scopes if p != NATIONAL), key=lambda p: -sum(map(source_size, scopes[p])))
+    in_flight: dict[Any, str] = {}
+    for province in provinces:
         if len(in_flight) >= parallel:
-            outputs.append(in_flight.popleft().result())
-        in_flight.append(submit(province, specs, national))
-    outputs.extend(f.result() for f in in_flight)
+            finished = next(as_completed(list(in_flight)))
+            done[in_flight.pop(finished)] = finished.result()
+        in_flight[submit(province, scopes[province], national)] = province
+    for future, province in in_flight.items():
+        done[province] = future.result()
+    outputs = [done[p] for p in scopes]  # national first, then provinces by code, whatever the finishing order
     by_id = {r.spec.id: r for o in outputs for r in o.results} | failed
     results = [_fetch_info(by_id[s.id], fetched.get(s.id)) for s in spec.sources]
     return outputs, results
@@ -539,6 +548,7 @@ def powerlists_run(
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
+            release_scope_memory()
             assembled = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):
