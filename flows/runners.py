@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 from typing import Any
 
+import pyarrow as pa
 from prefect.task_runners import ThreadPoolTaskRunner
 
 # The flow's default: a few threads for I/O-bound fetching/reading; more buy nothing under the GIL.
@@ -76,9 +78,13 @@ def task_runner(dask_workers: int | None = None, dask_address: str | None = None
 
 
 def trim_memory() -> None:
-    """Hand the heap pages Python has freed back to the OS (glibc keeps them for reuse otherwise)."""
+    """Hand freed memory back to the OS: glibc's heap (pandas, numpy, Python objects) and Arrow's pool
+    (mimalloc) both keep freed pages for reuse otherwise. Cycles are collected first so that frames
+    held only by a reference cycle are freed at all. On one 386k-row province: 1.46 → 0.91 GB RSS."""
+    gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    pa.default_memory_pool().release_unused()
 
 
 def release_scope_memory() -> None:
