@@ -15,7 +15,7 @@ serialises Python objects per failing row (a million rows with per-row results t
   spread back to the rows. A province's ~400k rows become ~50k projection rows (its distinct names),
   and a value failing in a million rows is one failing key. GX's own counts (Data Docs,
   ``results/*.json``) are therefore per distinct value; the per-row counts are in ``by_expectation``
-  (run.json);
+  (run.json ``validation.expectations``);
 * failing keys come back as one list per expectation (``exclude_unexpected_values``) rather than as
   one dict per failing row, so Data Docs show counts and no sample values. Keep it that way for
   safety too: GX renders sample values into Data Docs HTML unescaped, and list cells are untrusted
