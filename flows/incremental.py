@@ -36,6 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -122,11 +123,25 @@ def frame_digest(frame: pd.DataFrame) -> str:
     h = hashlib.sha256(repr(list(frame.columns)).encode("utf-8"))
     h.update(str(len(frame)).encode())
     for column in frame.columns:
-        series = frame[column]
-        if series.dtype == object:
-            series = series.map(_stable_text)
-        h.update(pd.util.hash_pandas_object(series, index=False).to_numpy().tobytes())
+        h.update(_column_hashes(frame[column]).tobytes())
     return h.hexdigest()
+
+
+def _column_hashes(series: pd.Series) -> np.ndarray:
+    """One hash per row. A text column is hashed per distinct value and spread back by code: a
+    province's 400k rows hold far fewer distinct departments, bases or levels, and mapping every cell
+    through ``_stable_text`` cost seconds per scope. Same hashes as hashing every row."""
+    if series.dtype != object:
+        return pd.util.hash_pandas_object(series, index=False).to_numpy()
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    except TypeError:  # unhashable cells (dicts, lists)
+        codes, uniques = None, None
+    # factorize groups 1, 1.0 and True together: only text (and missing values) takes the fast path
+    if uniques is None or pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty"):
+        return pd.util.hash_pandas_object(series.map(_stable_text), index=False).to_numpy()
+    hashes = pd.util.hash_pandas_object(pd.Series(uniques, dtype=object).map(_stable_text), index=False)
+    return hashes.to_numpy()[codes]
 
 
 def match_key(items: pd.DataFrame, registry_fp: str, threshold: float) -> str:

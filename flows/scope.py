@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -257,8 +258,7 @@ def validate_scope(
     if frames:
         batch = add_jurisdiction_columns(pd.concat(frames, ignore_index=True), registry)
         folder = staging / "validation"
-        with _exclusive(folder / ".lock"):
-            outcome = validate(batch, out_dir=folder, name=scope)
+        outcome = validate(batch, out_dir=folder, name=scope, docs_lock=partial(_exclusive, folder / ".lock"))
     positions = (
         (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome is not None else None
     )

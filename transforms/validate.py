@@ -28,6 +28,8 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,12 +64,24 @@ def _checked_columns(suite: dict[str, Any]) -> list[str]:
 
 
 def _run_gx(
-    frame: pd.DataFrame, suite_doc: dict[str, Any], docs_dir: Path | None, name: str | None = None
+    frame: pd.DataFrame,
+    suite_doc: dict[str, Any],
+    docs_dir: Path | None,
+    name: str | None = None,
+    docs_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> tuple[Any, str | None]:
+    """One checkpoint over ``frame``, then its page in the Data Docs site under ``docs_dir``.
+
+    Only the page and the site index are written under ``docs_lock``: scopes validated at once in
+    several processes share one site, but their validations need not wait for each other (on a Dask
+    run the lock around the whole checkpoint, GX's import included, serialised half the stage).
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx.get_context(mode="ephemeral")
@@ -84,24 +98,10 @@ def _run_gx(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="powerlists_rows", data=batch, suite=suite)
     )
-    actions = []
-    docs_index = None
-    if docs_dir is not None:
-        context.add_data_docs_site(
-            site_name="powerlists",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["powerlists"]))
-        docs_index = str(docs_dir / "index.html")
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="powerlists_checkpoint",
             validation_definitions=[definition],
-            actions=actions,
             result_format={
                 "result_format": "COMPLETE",
                 "unexpected_index_column_names": [ROW_KEY],
@@ -109,13 +109,26 @@ def _run_gx(
             },
         )
     )
-    from great_expectations.core.run_identifier import RunIdentifier
-
     # a run name per scope: several scopes' validations share one Data Docs site without overwriting
     run_id = RunIdentifier(run_name=f"powerlists-{name}") if name else None
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
-    (validation,) = result.run_results.values()
-    return validation, docs_index
+    ((key, validation),) = result.run_results.items()
+    if docs_dir is None:
+        return validation, None
+    context.add_data_docs_site(
+        site_name="powerlists",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    with docs_lock():  # what GX's UpdateDataDocsAction does, with the lock around it alone
+        context.build_data_docs(
+            site_names=["powerlists"],
+            resource_identifiers=[key, ExpectationSuiteIdentifier(name=suite.name)],
+        )
+    return validation, str(docs_dir / "index.html")
 
 
 @dataclass(frozen=True)
@@ -176,13 +189,15 @@ def validate(
     suite_path: Path = SUITE_PATH,
     out_dir: Path | None = None,
     name: str | None = None,
+    docs_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> ValidationOutcome:
     """Split normalised rows into items and quarantine; write GX results and Data Docs to ``out_dir``.
 
     ``frame`` is the concatenated normalised row frame of the sources validated together. Rows keep
     their order in both outputs so that item ids and table bytes are reproducible. With a ``name`` (the
     flow validates one province scope at a time) the result is ``out_dir/results/<name>.json`` and the
-    Data Docs site in ``out_dir/data_docs`` gains this validation's page beside the others.
+    Data Docs site in ``out_dir/data_docs`` gains this validation's page beside the others, written
+    under ``docs_lock`` when other processes may be writing that site too.
     """
     suite_doc = load_suite(suite_path)
     n = len(frame)
@@ -196,7 +211,7 @@ def validate(
         distinct = _distinct_values(frame.reset_index(drop=True), _checked_columns(suite_doc))
         source_ids = frame["source_id"].to_numpy(dtype=object)
         validation, docs_index = _run_gx(
-            distinct.projection, suite_doc, out_dir / "data_docs" if out_dir else None, name
+            distinct.projection, suite_doc, out_dir / "data_docs" if out_dir else None, name, docs_lock
         )
         if out_dir is not None:
             result_path = out_dir / "results" / f"{name}.json" if name else out_dir / "validation_result.json"
