@@ -209,20 +209,6 @@ def source_size(spec: SourceSpec) -> int:
     return spec.path.stat().st_size if spec.path is not None and spec.path.is_file() else 0
 
 
-def balanced_batches(specs: Sequence[SourceSpec], n: int) -> list[list[SourceSpec]]:
-    """``specs`` in at most ``n`` batches of similar total file size (largest first, greedy), each in
-    manifest order: one task per batch keeps the per-task cost of a task runner off 3,000 small files."""
-    n = max(1, min(n, len(specs)))
-    sizes = {s.id: source_size(s) for s in specs}
-    loads = [0] * n
-    members: list[list[int]] = [[] for _ in range(n)]
-    for i in sorted(range(len(specs)), key=lambda i: -sizes[specs[i].id]):
-        target = loads.index(min(loads))
-        loads[target] += sizes[specs[i].id]
-        members[target].append(i)
-    return [[specs[i] for i in sorted(m)] for m in members if m]
-
-
 # ---- validation -----------------------------------------------------------------------------------------
 
 
