@@ -583,18 +583,29 @@ def _findings(data: RunData, max_rows: int) -> dict[str, Any]:
             SELECT *, row_number() OVER (PARTITION BY kind, severity ORDER BY jurisdiction_code, finding_id) AS rn
             FROM findings
         ),
-        picked AS (SELECT r.* FROM ranked r JOIN finding_caps c USING (kind, severity) WHERE r.rn <= c.cap)
+        picked AS (SELECT r.* FROM ranked r JOIN finding_caps c USING (kind, severity) WHERE r.rn <= c.cap),
+        -- the few items and links the shown rows name, found by a semi-join first: joining ``items`` and
+        -- ``links`` directly built hash tables over all of them (a national run: 11 s of the report)
+        named AS (SELECT item_id AS id FROM picked UNION SELECT other_item_id FROM picked),
+        its AS (
+            SELECT item_id, name_raw, power_type, code_raw, legal_basis FROM items
+            WHERE item_id IN (SELECT id FROM named)
+        ),
+        lks AS (
+            SELECT child_item_id, parent_item_id, method, score FROM links
+            WHERE child_item_id IN (SELECT id FROM named) AND parent_item_id IN (SELECT id FROM named)
+        )
         SELECT p.severity, p.kind,
                p.jurisdiction_code, ja.name, a.name_raw, a.power_type, a.code_raw, {_snippet("a.legal_basis")},
                p.other_jurisdiction_code, jb.name, b.name_raw, b.power_type, b.code_raw, {_snippet("b.legal_basis")},
                coalesce(l1.method, l2.method), coalesce(l1.score, l2.score), p.message, p.finding_id
         FROM picked p
-        LEFT JOIN items a ON a.item_id = p.item_id
-        LEFT JOIN items b ON b.item_id = p.other_item_id
+        LEFT JOIN its a ON a.item_id = p.item_id
+        LEFT JOIN its b ON b.item_id = p.other_item_id
         LEFT JOIN names ja ON ja.code = p.jurisdiction_code
         LEFT JOIN names jb ON jb.code = p.other_jurisdiction_code
-        LEFT JOIN links l1 ON l1.child_item_id = p.item_id AND l1.parent_item_id = p.other_item_id
-        LEFT JOIN links l2 ON l2.child_item_id = p.other_item_id AND l2.parent_item_id = p.item_id
+        LEFT JOIN lks l1 ON l1.child_item_id = p.item_id AND l1.parent_item_id = p.other_item_id
+        LEFT JOIN lks l2 ON l2.child_item_id = p.other_item_id AND l2.parent_item_id = p.item_id
         ORDER BY {_SEVERITY_RANK.replace("severity", "p.severity")}, p.kind, p.rn
         """
     )
