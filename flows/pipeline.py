@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,7 +53,7 @@ from flows.scope import (
 )
 from transforms import __version__
 from transforms.changes import combine_changes, default_as_of
-from transforms.consolidate import consolidate
+from transforms.consolidate import LinkEnds, consolidate
 from transforms.items import stable_id
 from transforms.jurisdictions import NATIONAL, Registry, load_registry
 from transforms.manifest import Manifest, SourceSpec, load_manifest
@@ -243,6 +244,23 @@ def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] =
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
+def _country_link_ends(scopes: list[ScopeOutput]) -> LinkEnds:
+    """Every scope's link ends (``flows.scope.scope_link_ends``) as positions in the country's current
+    items, the scopes' ``consolidate_items`` one after the other."""
+    offsets = np.cumsum([0, *(s.consolidate_items.num_rows for s in scopes)])
+    start = {s.province: int(o) for s, o in zip(scopes, offsets, strict=False)}
+    national = start.get(NATIONAL, 0)
+    children, parents = [], []
+    for s in scopes:
+        own = s.consolidate_items.num_rows
+        child = s.link_ends.column("child").to_numpy()
+        parent = s.link_ends.column("parent").to_numpy()
+        children.append(child + start[s.province])
+        parents.append(np.where(parent < own, parent + start[s.province], parent - own + national))
+    empty = np.zeros(0, dtype=np.int64)
+    return LinkEnds(np.concatenate([empty, *children]), np.concatenate([empty, *parents]))
+
+
 def _quarantine(staging: Path, specs: list[SourceSpec]) -> pa.Table | None:
     """Quarantined rows in manifest order of their sources (as one batch over all sources gives)."""
     parts = read_parts(staging, "quarantine")
@@ -312,7 +330,7 @@ def assemble_tables(
         current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
         power_ids = pa.nulls(0, pa.string())
         if current is not None and current.num_rows:
-            ends = pa.concat_tables([s.link_ends for s in scopes])
+            ends = _country_link_ends(scopes)
             found, powers = consolidate(current.to_pandas(types_mapper=pd.ArrowDtype), ends)
             power_ids = pa.array(found, pa.string())
             del current, ends, found

@@ -47,6 +47,7 @@ from transforms.changes import (
     find_over_time,
     load_previous_items,
 )
+from transforms.consolidate import link_ends
 from transforms.findings import find_cross_level
 from transforms.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
 from transforms.jurisdictions import NATIONAL, Registry
@@ -148,7 +149,7 @@ class ScopeOutput:
     province: str
     results: list[SourceResult]
     consolidate_items: pa.Table  # CONSOLIDATE_COLUMNS of the scope's current items
-    link_ends: pa.Table  # child_item_id, parent_item_id of the scope's links
+    link_ends: pa.Table  # its links' ends as item positions (``scope_link_ends``)
     matched: str | None  # "matched" / "cached", None for the national scope (nothing above it)
     validated: bool  # Great Expectations ran on at least one of its sources
     seconds: dict[str, float]
@@ -441,6 +442,23 @@ def read_parts(staging: Path, table_name: str) -> dict[str, pa.Table]:
     return {p.stem: pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in sorted(folder.glob("*.arrow"))}
 
 
+def scope_link_ends(links: pa.Table, own_ids: pa.ChunkedArray, national: pd.DataFrame | None) -> pa.Table:
+    """The scope's links as item positions (``child``, ``parent``), for the country-wide consolidation.
+
+    Positions count the scope's own current items first, then the national current items (parents
+    only): ``flows.pipeline`` turns them into positions in the country's items with the scopes'
+    offsets. Looking ends up here, on the worker, keeps a national run's 28M lookups out of the serial
+    tail. A link end that is neither here nor national breaches the contract and raises.
+    """
+    ids = own_ids.combine_chunks().cast(pa.string())
+    if national is not None and len(national):
+        ids = pa.concat_arrays([ids, pa.array(national["item_id"], pa.string())])
+    ends = link_ends(ids, links)
+    if len(ends.child) and ends.child.max() >= len(own_ids):
+        raise ValueError("links: a child item is not one of the scope's own current items")
+    return pa.table({"child": pa.array(ends.child, pa.int64()), "parent": pa.array(ends.parent, pa.int64())})
+
+
 def finish_scope(
     province: str,
     results: list[SourceResult],
@@ -512,6 +530,8 @@ def finish_scope(
         current[list(CONSOLIDATE_COLUMNS)] if len(current) else pd.DataFrame(columns=list(CONSOLIDATE_COLUMNS)),
         preserve_index=False,
     )
+    with clock.stage("consolidate"):
+        ends = scope_link_ends(links, consolidate_items.column("item_id"), above.current if above is not None else None)
     context = None
     if province == NATIONAL and len(items):
         context = NationalContext(items=items, current=current.reset_index(drop=True))
@@ -519,7 +539,7 @@ def finish_scope(
         province=province,
         results=[r.light() for r in results],
         consolidate_items=consolidate_items,
-        link_ends=links.select(["child_item_id", "parent_item_id"]),
+        link_ends=ends,
         matched=matched,
         validated=ran_gx,
         seconds=clock.seconds,

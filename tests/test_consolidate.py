@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.consolidate import consolidate, stable_ids
+from transforms.consolidate import LinkEnds, consolidate, link_ends, stable_ids
 from transforms.items import stable_id
 from transforms.schema import LEVELS, LINKS, POWERS
 
@@ -158,6 +158,20 @@ def test_link_to_unknown_item_and_duplicate_ids_are_rejected() -> None:
     doubled = pd.concat([items, items.iloc[:1]], ignore_index=True)
     with pytest.raises(ValueError, match="not unique"):
         consolidate(doubled, links_table([]))
+
+
+def test_link_positions_give_the_same_powers_as_link_ids() -> None:
+    """The flow hands over link ends as item positions found on the workers (``LinkEnds``)."""
+    items = chain_items()
+    links = links_table([("c1", "p1"), ("k1", "c1"), ("k2", "c1"), ("k2", "p1"), ("t1", "k1")], items)
+    ends = link_ends(pa.array(items["item_id"]), links)
+    assert ends.child.tolist() == [1, 2, 3, 3, 4] and ends.parent.tolist() == [0, 1, 1, 0, 2]
+    by_id, powers_by_id = consolidate(items, links)
+    by_position, powers_by_position = consolidate(items, ends)
+    assert by_position.tolist() == by_id.tolist()
+    assert powers_by_position.equals(powers_by_id)
+    with pytest.raises(ValueError, match="outside the 6 items"):
+        consolidate(items, LinkEnds(ends.child, ends.parent + 6))
 
 
 def test_stable_ids_match_stable_id() -> None:

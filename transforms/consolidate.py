@@ -21,6 +21,7 @@ Why the choices:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -107,8 +108,15 @@ def _sorted_codes(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return codes, dictionary.take(pa.array(order, pa.int64()))
 
 
-def _item_positions(ids: pa.Array, links: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of each link's child and parent among the items (one hash lookup for both ends).
+class LinkEnds(NamedTuple):
+    """Each link's child and parent as positions among the items (rows of the ``items`` frame)."""
+
+    child: np.ndarray
+    parent: np.ndarray
+
+
+def link_ends(ids: pa.Array, links: pa.Table) -> LinkEnds:
+    """Positions of each link's child and parent among ``ids`` (one hash lookup for both ends).
 
     A link to an item that is not in ``items`` breaches the contract and would silently drop an edge.
     """
@@ -120,7 +128,7 @@ def _item_positions(ids: pa.Array, links: pa.Table) -> tuple[np.ndarray, np.ndar
         example = both.filter(pc.is_null(positions))[0].as_py()
         raise ValueError(f"links: {positions.null_count} link end(s) name an item not in items (e.g. {example!r})")
     flat = positions.to_numpy().astype(np.int64)
-    return flat[: len(child)], flat[len(child) :]
+    return LinkEnds(flat[: len(child)], flat[len(child) :])
 
 
 def _lists_per_group(label: np.ndarray, codes: np.ndarray, uniques: pa.Array, n_groups: int) -> pa.ListArray:
@@ -141,8 +149,12 @@ def _column(items: pd.DataFrame, name: str) -> pa.Array:
     return _to_string_array(items[name]) if name in items else pa.nulls(len(items), pa.string())
 
 
-def consolidate(items: pd.DataFrame, links: pa.Table) -> tuple[pd.Series, pa.Table]:
+def consolidate(items: pd.DataFrame, links: pa.Table | LinkEnds) -> tuple[pd.Series, pa.Table]:
     """Connected components of ``links`` over ``items`` → (``power_id`` per item, ``powers`` table).
+
+    ``links`` holds ``child_item_id``/``parent_item_id``, or their positions among the items already
+    (``LinkEnds``): a national run's province scopes find them on their workers, so the country-wide
+    step does not look 28M link ends up among 9M ids (~10 s on one core).
 
     The Series is aligned to ``items.index``; the table has the ``POWERS`` schema, sorted by
     ``power_id``. Raises ``ValueError`` when item ids are null or repeat, or a link names an item that
@@ -163,7 +175,9 @@ def consolidate(items: pd.DataFrame, links: pa.Table) -> tuple[pd.Series, pa.Tab
     id_rank = np.empty(n, dtype=np.int64)
     id_rank[by_id] = np.arange(n)
 
-    child, parent = _item_positions(ids, links)
+    child, parent = links if isinstance(links, LinkEnds) else link_ends(ids, links)
+    if len(child) and (min(child.min(), parent.min()) < 0 or max(child.max(), parent.max()) >= n):
+        raise ValueError(f"links: a link end position is outside the {n} items")
     graph = coo_matrix((np.ones(len(child), dtype=np.int8), (child, parent)), shape=(n, n)).tocsr()
     n_comp, comp = connected_components(graph, directed=False)
 
