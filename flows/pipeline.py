@@ -57,6 +57,7 @@ from transforms.consolidate import LinkEnds, consolidate
 from transforms.items import stable_id
 from transforms.jurisdictions import NATIONAL, Registry, load_registry
 from transforms.manifest import Manifest, SourceSpec, load_manifest
+from transforms.order import sort_indices
 from transforms.reform import REFORM_TABLES
 from transforms.report import render_report
 from transforms.schema import FINDINGS, ITEMS, LINKS
@@ -236,7 +237,7 @@ _ORDER: dict[str, tuple[list[str], str]] = {
 
 def _sorted(name: str, table: pa.Table) -> pa.Table:
     keys, nulls = _ORDER[name]
-    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending", nulls) for k in keys]))
+    return table.take(sort_indices(table, [(k, "ascending", nulls) for k in keys]))
 
 
 def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] = ()) -> pa.Table:

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from transforms.order import array_order
 from transforms.schema import LEVELS, POWERS
 
 #: Rank of a level, top-down; an unknown or missing level sorts below village.
@@ -166,7 +167,7 @@ def consolidate(items: pd.DataFrame, links: pa.Table | LinkEnds) -> tuple[pd.Ser
     ids = _column(items, "item_id")
     if ids.null_count:
         raise ValueError("items.item_id: null item id")
-    by_id = pc.sort_indices(ids).to_numpy().astype(np.int64)  # item positions in item_id order
+    by_id = array_order(ids)  # item positions in item_id order
     sorted_ids = ids.take(pa.array(by_id, pa.int64()))
     repeated = pc.equal(sorted_ids[1:], sorted_ids[:-1]) if n > 1 else pa.array([], pa.bool_())
     if pc.any(repeated).as_py():
@@ -186,7 +187,7 @@ def consolidate(items: pd.DataFrame, links: pa.Table | LinkEnds) -> tuple[pd.Ser
     comp_power_id = stable_ids("power", sorted_ids.take(pa.array(first, pa.int64())))
 
     # Relabel components in power_id order, so every per-component array below comes out sorted.
-    power_order = pc.sort_indices(pa.array(comp_power_id, pa.string())).to_numpy()
+    power_order = array_order(pa.array(comp_power_id, pa.string()))
     relabel = np.empty(n_comp, dtype=np.int64)
     relabel[power_order] = np.arange(n_comp)
     label = relabel[comp]
