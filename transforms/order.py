@@ -2,9 +2,10 @@
 
 Item, power and finding ids are 16 lowercase hex digits (``transforms.items.stable_id``). For such
 strings lexicographic order *is* the numeric order of the 64-bit number they spell, so a sort can
-compare integers instead of strings: a national run sorts 9M item ids (consolidation) and 14M links by
-child id in its serial tail, 7 s each when Arrow compares the strings. Any other column, or an id
-column holding anything else, is sorted as it always was, so the result never depends on the fast path.
+compare integers instead of strings. A national run sorts 9M item ids (consolidation) and 14M links by
+child id in its serial tail; comparing numbers took consolidation 31 → 24 s and the links' sort (with
+its take) 26 → 18 s. Any other column, or an id column holding anything else, is sorted as it always
+was, so the result never depends on the fast path.
 """
 
 from __future__ import annotations
