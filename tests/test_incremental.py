@@ -106,3 +106,18 @@ def test_cache_keys_follow_bytes_options_and_registry() -> None:
     assert frame_digest(frame) == frame_digest(frame.copy().set_axis([10, 11]))
     assert frame_digest(frame) != frame_digest(frame.assign(extra=[{"k": "w"}, {}]))
     assert frame_digest(frame) != frame_digest(frame.iloc[::-1])
+
+
+def test_text_columns_hash_per_distinct_value_as_per_row() -> None:
+    """The per-distinct-value path gives every row the hash hashing the rows one by one gives; a
+    column mixing 1, 1.0 and True (equal to factorize) keeps them apart."""
+    from flows.incremental import _column_hashes, _stable_text
+
+    def per_row(series: pd.Series) -> list[int]:
+        return pd.util.hash_pandas_object(series.map(_stable_text), index=False).tolist()
+
+    text = pd.Series(["甲", None, "乙", "甲", float("nan"), "", "乙"], dtype=object)
+    assert _column_hashes(text).tolist() == per_row(text)
+    mixed = pd.Series([1, 1.0, True, "1"], dtype=object)
+    assert _column_hashes(mixed).tolist() == per_row(mixed)
+    assert len(set(_column_hashes(mixed).tolist())) == 4
