@@ -55,6 +55,12 @@ def test_sample_run_accounts_for_every_row(sample_out: Path) -> None:
     reasons = duckdb.sql(f"select unnest(reasons) from read_parquet('{sample_out}/quarantine.parquet')").fetchall()
     assert all(": " in r for (r,) in reasons), "every reason names its column"
     assert run["validation"]["data_docs"] and (sample_out / run["validation"]["data_docs"]).is_file()
+    # one page per province scope, all listed in the shared site's index (not only the last province's)
+    provinces = sorted({s["jurisdiction"][:2] + "0000" for s in run["inputs"]})
+    index = (sample_out / run["validation"]["data_docs"]).read_text(encoding="utf-8")
+    assert len(provinces) > 1 and all(f"powerlists-{p}" in index for p in provinces), provinces
+    docs = sample_out / "validation" / "data_docs" / "validations"
+    assert len(list(docs.rglob("*.html"))) == len(provinces)
 
 
 def test_sample_outputs_follow_the_contract(sample_out: Path) -> None:

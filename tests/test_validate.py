@@ -96,3 +96,30 @@ def test_verdicts_per_distinct_value_reach_exactly_the_rows_holding_it(tmp_path:
     assert failed["no legal basis given"] == 2  # rows 2 and 4, the quarantined one included
     assert failed["a placeholder or a total line, not an item name"] == 1
     assert "raw" not in outcome.items.columns and "raw" in outcome.quarantine.columns
+
+
+def test_scopes_share_one_data_docs_site_and_lock_only_to_write_their_page(tmp_path: Path) -> None:
+    """Two scopes validated into one folder: each page lands in the shared site, and the site is written
+    under the caller's lock (held once per validation, released before the result is read)."""
+    from contextlib import contextmanager
+
+    held: list[str] = []
+
+    @contextmanager
+    def lock():
+        held.append("enter")
+        yield
+        held.append("exit")
+
+    folder = tmp_path / "validation"
+    for scope in ("510000", "520000"):
+        outcome = validate(
+            frame([{"name_norm": "食品经营许可"}, {"name_norm": None}]), out_dir=folder, name=scope, docs_lock=lock
+        )
+        assert outcome.errors == 1 and outcome.data_docs == str(folder / "data_docs" / "index.html")
+    assert held == ["enter", "exit", "enter", "exit"]
+    pages = sorted(p.name for p in (folder / "data_docs" / "validations").rglob("*.html"))
+    assert len(pages) == 2, pages
+    index = (folder / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert "powerlists-510000" in index and "powerlists-520000" in index
+    assert sorted(p.name for p in (folder / "results").iterdir()) == ["510000.json", "520000.json"]

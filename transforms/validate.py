@@ -39,6 +39,8 @@ import pandas as pd
 
 SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "items_suite.json"
 ROW_KEY = "row_key"
+#: Beside the Data Docs site: every scope's GX result, which the site's index is built from.
+SHARED_RESULTS = "gx_results"
 _ROW_ONLY = ("raw", "row_errors", "norm_warnings")
 
 
@@ -115,15 +117,32 @@ def _run_gx(
     ((key, validation),) = result.run_results.items()
     if docs_dir is None:
         return validation, None
+    # Every scope's result also goes to a results store on disk beside the site, and the site reads its
+    # validations from there: GX's index builder deletes the pages of results its source store does not
+    # hold, and an ephemeral context's own store holds only this scope's, so the site kept the last
+    # province's page alone.
+    shared = context.add_store(
+        "powerlists_results",
+        {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir.parent / SHARED_RESULTS),
+            },
+        },
+    )
+    sections = {"source_store_name": "powerlists_results"}
     context.add_data_docs_site(
         site_name="powerlists",
         site_config={
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_section_builders": {"validations": sections, "profiling": sections},
         },
     )
     with docs_lock():  # what GX's UpdateDataDocsAction does, with the lock around it alone
+        shared.set(key, validation)
         context.build_data_docs(
             site_names=["powerlists"],
             resource_identifiers=[key, ExpectationSuiteIdentifier(name=suite.name)],
