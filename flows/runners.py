@@ -77,6 +77,23 @@ def task_runner(dask_workers: int | None = None, dask_address: str | None = None
     )
 
 
+#: Cyclic-GC thresholds for processes that hold row frames (CPython's default: 700, 10, 10).
+BATCH_GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def batch_gc() -> None:
+    """Run the cyclic garbage collector less often in this process (the flow's, or a Dask worker's).
+
+    A province's rows are millions of small containers (a dict of raw cells and lists of warnings per
+    row) that live as long as the scope; with CPython's default thresholds the collector walks them
+    again and again. On the 386k-row province 河北, read + finish in one process: GC 2.3 → 0.7 s,
+    25.6 → 23.6 s. Reference counting still frees every acyclic frame at once; only cycles wait longer.
+    Called by the tasks themselves, so it reaches worker processes of any cluster.
+    """
+    if gc.get_threshold() != BATCH_GC_THRESHOLDS:
+        gc.set_threshold(*BATCH_GC_THRESHOLDS)
+
+
 def trim_memory() -> None:
     """Hand freed memory back to the OS: glibc's heap (pandas, numpy, Python objects) and Arrow's pool
     (mimalloc) both keep freed pages for reuse otherwise. Cycles are collected first so that frames

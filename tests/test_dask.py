@@ -71,6 +71,16 @@ def test_dask_scheduler_runs_the_flow_with_identical_parquet(
     prefixes = " ".join(cluster.scheduler.task_prefixes)
     assert "read" in prefixes and "scope" in prefixes, prefixes
     assert _parquet_bytes(out) == thread_output
+    # the tasks set batch GC thresholds in the worker processes they ran in (flows.runners.batch_gc)
+    import gc
+
+    from distributed import Client
+
+    from flows.runners import BATCH_GC_THRESHOLDS
+
+    with Client(cluster) as client:
+        thresholds = set(client.run(gc.get_threshold).values())
+    assert thresholds == {BATCH_GC_THRESHOLDS}, thresholds
 
 
 def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
