@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from transforms.validate import load_suite, validate
 
@@ -80,7 +81,7 @@ def test_verdicts_per_distinct_value_reach_exactly_the_rows_holding_it(tmp_path:
             {"name_norm": "排污许可", "code_raw": "110000001"},
         ]
     )
-    outcome = validate(rows)
+    outcome = validate(rows, out_dir=tmp_path)
     assert len(outcome.items) + len(outcome.quarantine) == len(rows)
     reasons = dict(zip(outcome.quarantine["row_no"], outcome.quarantine["reasons"], strict=True))
     code_reason = "code: not a code: contains characters or a length no code format uses"
@@ -96,6 +97,29 @@ def test_verdicts_per_distinct_value_reach_exactly_the_rows_holding_it(tmp_path:
     assert failed["no legal basis given"] == 2  # rows 2 and 4, the quarantined one included
     assert failed["a placeholder or a total line, not an item name"] == 1
     assert "raw" not in outcome.items.columns and "raw" in outcome.quarantine.columns
+    # GX itself never sees the padding: its counts are over each column's distinct values (2 legal
+    # bases, one missing; 2 codes, one bad), not over the 6 projection rows the longest column needs
+    gx_counts = {
+        (r["expectation_config"]["type"], r["expectation_config"]["kwargs"]["column"]): (
+            r["result"]["element_count"],
+            r["result"]["unexpected_count"],
+        )
+        for r in json.loads((tmp_path / "validation_result.json").read_text(encoding="utf-8"))["results"]
+    }
+    assert gx_counts[("expect_column_values_to_not_be_null", "legal_basis")] == (2, 1)
+    assert gx_counts[("expect_column_values_to_match_regex", "code_raw")] == (2, 1)
+    assert gx_counts[("expect_column_values_to_be_in_set", "power_type_inferred")] == (1, 0)
+    assert gx_counts[("expect_column_values_to_not_be_null", "name_norm")] == (6, 0)
+
+
+def test_expectations_beyond_one_column_are_refused(tmp_path: Path) -> None:
+    """Verdicts per distinct value are only right for expectations about one column's values alone."""
+    suite = load_suite()
+    suite["expectations"][0]["kwargs"]["row_condition"] = 'col("power_type") == "行政许可"'
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match="single-column"):
+        validate(frame([{"name_norm": "食品经营许可"}]), suite_path=path)
 
 
 def test_scopes_share_one_data_docs_site_and_lock_only_to_write_their_page(tmp_path: Path) -> None:
