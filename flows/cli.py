@@ -12,8 +12,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transforms.manifest import ManifestError
+
+if TYPE_CHECKING:
+    from flows.api import TemporaryApi
 
 
 def _summary(out: Path) -> str:
@@ -51,6 +55,13 @@ def _parallel_scopes(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from flows.api import temporary_api
+
+    with temporary_api() as api:  # it boots while the pipeline's modules are imported
+        return _run(args, api)
+
+
+def _run(args: argparse.Namespace, api: TemporaryApi | None) -> int:
     from flows.pipeline import RunFailed, powerlists_run
     from transforms.jurisdictions import RegistryError
     from transforms.write import OutputLocked, UnsafeOutput
@@ -65,6 +76,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"powerlists: {exc}", file=sys.stderr)
             return 2
+    if api is not None:
+        api.wait()
     try:
         flow(
             manifest=str(Path(args.manifest).resolve()),

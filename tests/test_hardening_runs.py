@@ -257,6 +257,7 @@ def reference(
     previous = root / "previous"
     done = cli(subset_manifest, previous, prefect_env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "temporary Prefect API" not in done.stdout  # PREFECT_API_URL is honoured: no server of its own
     after = root / "after"
     copy_output(previous, after)
     watched = watch_run(SAMPLE_MANIFEST, after, prefect_env)

@@ -1,0 +1,125 @@
+"""The temporary Prefect API of a CLI run, started before the pipeline's heavy imports.
+
+Without an API configured, Prefect starts a temporary server itself when the flow is first called:
+it imports its server package into the calling process (~3.5 s, only to build the command line),
+then starts the server in a subprocess and waits for it to answer (~4 s). That was ~8 s of a
+one-million-item run whose flow takes ~55 s. Here the same subprocess (the command and environment
+of Prefect's ``SubprocessASGIServer``) starts first, boots on the second core while this process
+imports pandas, Arrow and the flows, and this process never imports the server package. Like
+Prefect's, it is stopped at exit, after Prefect's own exit hooks have sent the last logs.
+
+A configured API (``PREFECT_API_URL`` in the environment, a profile or a test harness) is used as
+is; nothing is started then.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class TemporaryApi:
+    """A Prefect server subprocess on 127.0.0.1 and the URL it will answer on."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    timeout_s: float
+
+    def wait(self) -> None:
+        """Block until the API answers its health check; raise if it exits or does not answer in time."""
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the temporary Prefect API exited with code {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the temporary Prefect API did not answer on {self.url} within {self.timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def temporary_api() -> Iterator[TemporaryApi | None]:
+    """Start a temporary API and point this process (and the processes it starts) at it meanwhile.
+
+    Yields None when an API is already configured. Call ``wait()`` before the first flow call; the
+    server itself is stopped at exit (see the module docstring).
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings  # not the server
+
+    settings = get_current_settings()
+    if settings.api.url:
+        yield None
+        return
+    spec = importlib.util.find_spec("prefect")
+    assert spec is not None and spec.origin is not None
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(Path(spec.origin).parent.parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
+        env={
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **settings.to_environment_variables(exclude_unset=True),
+        },
+    )
+    api = TemporaryApi(process, f"http://127.0.0.1:{port}/api", settings.server.ephemeral.startup_timeout_seconds)
+    atexit.register(api.stop)  # registered before Prefect's services start, so it runs after they drain
+    print(f"powerlists: temporary Prefect API on {api.url} (set PREFECT_API_URL to use a running server)")
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api.url  # for the processes this run starts (Dask workers)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+            yield api
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before

@@ -1,0 +1,41 @@
+"""The CLI's temporary Prefect API: started early, used by the run, gone when the CLI exits."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SAMPLE_MANIFEST
+
+
+@pytest.mark.slow
+def test_cli_without_an_api_runs_on_a_temporary_server_it_stops(tmp_path: Path) -> None:
+    home = tmp_path / "prefect-home"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows", "run", "--manifest", str(SAMPLE_MANIFEST), "--out", str(tmp_path / "out")],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    started = re.search(r"temporary Prefect API on http://127\.0\.0\.1:(\d+)/api", done.stdout)
+    assert started, done.stdout
+    # the run was recorded by that server, in the database under PREFECT_HOME, with its tasks
+    with sqlite3.connect(home / "prefect.db") as db:
+        assert db.execute("SELECT name, state_type FROM flow_run").fetchall()[0][1] == "COMPLETED"
+        tasks = dict(db.execute("SELECT name, state_type FROM task_run").fetchall())
+    assert tasks.keys() >= {"read-510000", "scope-510000"} and set(tasks.values()) == {"COMPLETED"}
+    # and the server is gone: nothing answers on its port
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", int(started.group(1)))) != 0
