@@ -68,23 +68,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def temporary_api() -> Iterator[TemporaryApi | None]:
-    """Start a temporary API and point this process (and the processes it starts) at it meanwhile.
-
-    Yields None when an API is already configured. Call ``wait()`` before the first flow call; the
-    server itself is stopped at exit (see the module docstring).
-    """
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings  # not the server
-
-    settings = get_current_settings()
-    if settings.api.url:
-        yield None
-        return
+def _launch(port: int) -> subprocess.Popen[bytes]:
+    """Prefect's ``SubprocessASGIServer`` command, without importing Prefect (the server reads the same
+    environment, profile and working directory as this process)."""
     spec = importlib.util.find_spec("prefect")
     assert spec is not None and spec.origin is not None
-    port = _free_port()
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -102,24 +91,35 @@ def temporary_api() -> Iterator[TemporaryApi | None]:
             "--lifespan",
             "on",
         ],
-        env={
-            **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-            **settings.to_environment_variables(exclude_unset=True),
-        },
+        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
     )
+
+
+@contextmanager
+def temporary_api() -> Iterator[TemporaryApi | None]:
+    """Start a temporary API and point this process (and the processes it starts) at it meanwhile.
+
+    Yields None when an API is already configured. Call ``wait()`` before the first flow call; the
+    server itself is stopped at exit (see the module docstring).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield None
+        return
+    port = _free_port()
+    process = _launch(port)  # first: loading Prefect's settings below takes ~1 s
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings  # not the server
+
+    settings = get_current_settings()
     api = TemporaryApi(process, f"http://127.0.0.1:{port}/api", settings.server.ephemeral.startup_timeout_seconds)
+    if settings.api.url:  # set in a profile, prefect.toml or a test harness: not needed after all
+        api.stop()
+        yield None
+        return
     atexit.register(api.stop)  # registered before Prefect's services start, so it runs after they drain
     print(f"powerlists: temporary Prefect API on {api.url} (set PREFECT_API_URL to use a running server)")
-    before = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = api.url  # for the processes this run starts (Dask workers)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api.url}):
             yield api
     finally:
-        if before is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = before
+        os.environ.pop("PREFECT_API_URL", None)
