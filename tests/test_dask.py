@@ -88,7 +88,9 @@ def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
 ) -> None:
     out = tmp_path / "out"
     assert main(["run", "--manifest", str(tree), "--out", str(out), "--dask-workers", "2"]) == 0
-    assert "completed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "completed" in printed
+    assert "temporary Prefect API" not in printed  # the session's API (a harness setting) is used
     assert _parquet_bytes(out) == thread_output
 
 
