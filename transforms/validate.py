@@ -14,11 +14,12 @@ serialises Python objects per failing row (a million rows with per-row results t
   value of every column), and verdicts are spread back to the rows. A province's ~400k rows become
   ~90k projection rows (its distinct codes), and a value failing in a million rows is one failing key.
   Columns with fewer distinct values are padded, and each expectation carries the row condition
-  ``value_no < <its column's count>`` so GX never looks at the padding: otherwise a failing first
-  value (a missing legal basis) repeated as padding failed ~90k keys a province, which GX then
-  deep-copied and serialised three times (~60 % of the validate stage) and reported as a 99.8 %
-  failure rate in Data Docs. GX's own counts (Data Docs, ``results/*.json``) are per distinct value;
-  the per-row counts are in ``by_expectation`` (run.json ``validation.expectations``);
+  ``distinct_value_no < <its column's count>`` (Data Docs show it as "If distinct_value_no < N") so
+  GX never looks at the padding: otherwise a failing first value (a missing legal basis) repeated as
+  padding failed ~90k keys a province, which GX then deep-copied and serialised three times (~60 %
+  of the validate stage) and reported as a 99.8 % failure rate in Data Docs. GX's own counts (Data
+  Docs, ``results/*.json``) are per distinct value; the per-row counts are in ``by_expectation``
+  (run.json ``validation.expectations``);
 * failing keys come back as one list per expectation (``exclude_unexpected_values``) rather than as
   one dict per failing row, so Data Docs show counts and no sample values. Keep it that way for
   safety too: GX renders sample values into Data Docs HTML unescaped, and list cells are untrusted
@@ -43,7 +44,7 @@ import pandas as pd
 SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "items_suite.json"
 ROW_KEY = "row_key"
 #: A projection column equal to ``row_key``: GX row conditions name columns, not the index.
-VALUE_NO = "value_no"
+VALUE_NO = "distinct_value_no"
 #: Beside the Data Docs site: every scope's GX result, which the site's index is built from.
 SHARED_RESULTS = "gx_results"
 _ROW_ONLY = ("raw", "row_errors", "norm_warnings")
