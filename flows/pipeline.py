@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,12 +315,14 @@ class Assembled:
 def assemble_tables(
     staging: Path, specs: list[SourceSpec], scopes: list[ScopeOutput], failures: pa.Table, clock: StageClock
 ) -> Assembled:
-    """The country's tables from the scopes' parts, written to ``staging`` one at a time.
+    """The country's tables from the scopes' parts, written to ``staging``.
 
-    Powers are consolidated across provinces from the scopes' compact columns; items get their
-    ``power_id`` partition by partition; every other table is concatenated, put in the order a
-    whole-country computation gives, written and dropped before the next, so a national run's peak
-    memory is one table's, not all of them at once.
+    Powers are consolidated across provinces from the scopes' compact columns and items get their
+    ``power_id`` partition by partition; meanwhile a second thread builds every other table (they do
+    not depend on the consolidation): concatenated, put in the order a whole-country computation
+    gives, written and dropped before the next. Sorting, taking and Parquet encoding release the GIL,
+    so on a 2-core machine the two paths overlap (the run's Dask workers are gone by now); memory is
+    the consolidation's plus one other table at a time, not all tables at once.
     """
     done = Assembled()
     written: set[str] = set()
@@ -329,28 +332,46 @@ def assemble_tables(
             write_table(name, table, staging)
         written.add(name)
 
-    with clock.stage("consolidate"):
-        current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
-        power_ids = pa.nulls(0, pa.string())
-        if current is not None and current.num_rows:
-            ends = _country_link_ends(scopes)
-            found, powers = consolidate(current.to_pandas(types_mapper=pd.ArrowDtype), ends)
-            power_ids = pa.array(found, pa.string())
-            del current, ends, found
-            write("powers", powers)
-        # per scope, its current items' power ids (scopes are consecutive slices of ``current``)
-        power_of: dict[str, pa.Table] = {}
-        offset = 0
-        for s in scopes:
-            n = s.consolidate_items.num_rows
-            power_of[s.province] = pa.table(
-                {"item_id": s.consolidate_items.column("item_id"), "power_id": power_ids.slice(offset, n)}
-            )
-            offset += n
+    with ThreadPoolExecutor(max_workers=1) as side:
+        others = side.submit(_assemble_other_tables, staging, specs, failures, clock, write, done)
+        with clock.stage("consolidate"):
+            current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
+            power_ids = pa.nulls(0, pa.string())
+            if current is not None and current.num_rows:
+                ends = _country_link_ends(scopes)
+                found, powers = consolidate(current.to_pandas(types_mapper=pd.ArrowDtype), ends)
+                power_ids = pa.array(found, pa.string())
+                del current, ends, found
+                write("powers", powers)
+            # per scope, its current items' power ids (scopes are consecutive slices of ``current``)
+            power_of: dict[str, pa.Table] = {}
+            offset = 0
+            for s in scopes:
+                n = s.consolidate_items.num_rows
+                power_of[s.province] = pa.table(
+                    {"item_id": s.consolidate_items.column("item_id"), "power_id": power_ids.slice(offset, n)}
+                )
+                offset += n
+        with clock.stage("write"):
+            _write_items(staging, power_of)
+        written.add("items")
+        del power_of
+        others.result()
     with clock.stage("write"):
-        _write_items(staging, power_of)
-    written.add("items")
-    del power_of
+        write_tables({}, staging, written=written)
+    shutil.rmtree(staging / PARTS_DIR, ignore_errors=True)
+    return done
+
+
+def _assemble_other_tables(
+    staging: Path,
+    specs: list[SourceSpec],
+    failures: pa.Table,
+    clock: StageClock,
+    write: Callable[[str, pa.Table], None],
+    done: Assembled,
+) -> None:
+    """Every table but powers and items, one at a time (see ``assemble_tables``)."""
     with clock.stage("assemble"):
         quarantine = _quarantine(staging, specs)
     if quarantine is not None:
@@ -377,10 +398,6 @@ def assemble_tables(
             table = _sorted(name, pa.concat_tables(parts.values())) if parts else None
         if table is not None:
             write(name, table)
-    with clock.stage("write"):
-        write_tables({}, staging, written=written)
-    shutil.rmtree(staging / PARTS_DIR, ignore_errors=True)
-    return done
 
 
 def _previous_folder(previous: str | None, last_output: Path | None) -> Path | None:

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -302,6 +303,7 @@ class StageClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()  # the assembly times two threads at once
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -312,7 +314,8 @@ class StageClock:
             self.add(name, time.perf_counter() - start)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
+        with self._lock:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 4)
 
 
 def match_scope(
