@@ -3,10 +3,10 @@
 Without an API configured, Prefect starts a temporary server itself when the flow is first called:
 it imports its server package into the calling process (~3.5 s, only to build the command line),
 then starts the server in a subprocess and waits for it to answer (~4 s). That was ~8 s of a
-one-million-item run whose flow takes ~55 s. Here the same subprocess (the command and environment
-of Prefect's ``SubprocessASGIServer``) starts first, boots on the second core while this process
-imports pandas, Arrow and the flows, and this process never imports the server package. Like
-Prefect's, it is stopped at exit, after Prefect's own exit hooks have sent the last logs.
+one-million-item run whose flow takes ~55 s. Here the same subprocess (the command of Prefect's
+``SubprocessASGIServer``) starts first, boots on the second core while this process imports pandas,
+Arrow and the flows, and this process never imports the server package. Like Prefect's, it is
+stopped at exit, after Prefect's own exit hooks have sent the last logs.
 
 A configured API (``PREFECT_API_URL`` in the environment, a profile or a test harness) is used as
 is; nothing is started then.
