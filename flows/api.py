@@ -97,7 +97,7 @@ def _launch(port: int) -> subprocess.Popen[bytes]:
 
 @contextmanager
 def temporary_api() -> Iterator[TemporaryApi | None]:
-    """Start a temporary API and point this process (and the processes it starts) at it meanwhile.
+    """Start a temporary API and point this process's Prefect settings at it meanwhile.
 
     Yields None when an API is already configured. Call ``wait()`` before the first flow call; the
     server itself is stopped at exit (see the module docstring).
@@ -117,9 +117,6 @@ def temporary_api() -> Iterator[TemporaryApi | None]:
         return
     atexit.register(api.stop)  # registered before Prefect's services start, so it runs after they drain
     print(f"powerlists: temporary Prefect API on {api.url} (set PREFECT_API_URL to use a running server)")
-    os.environ["PREFECT_API_URL"] = api.url  # for the processes this run starts (Dask workers)
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: api.url}):
-            yield api
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
+    # Dask workers are pointed at it by flows.runners.local_cluster, from the flow run's client
+    with temporary_settings(updates={PREFECT_API_URL: api.url}):
+        yield api

@@ -16,12 +16,15 @@ from tests.conftest import REPO, SAMPLE_MANIFEST
 
 
 @pytest.mark.slow
-def test_cli_without_an_api_runs_on_a_temporary_server_it_stops(tmp_path: Path) -> None:
+def test_cli_without_an_api_runs_on_a_temporary_server_its_workers_report_to(tmp_path: Path) -> None:
     home = tmp_path / "prefect-home"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "flows", "run", "--manifest", str(SAMPLE_MANIFEST), "--out", str(tmp_path / "out")],
+        [
+            *(sys.executable, "-m", "flows", "run", "--manifest", str(SAMPLE_MANIFEST)),
+            *("--out", str(tmp_path / "out"), "--dask-workers", "2"),
+        ],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -31,7 +34,8 @@ def test_cli_without_an_api_runs_on_a_temporary_server_it_stops(tmp_path: Path) 
     assert done.returncode == 0, done.stderr[-3000:]
     started = re.search(r"temporary Prefect API on http://127\.0\.0\.1:(\d+)/api", done.stdout)
     assert started, done.stdout
-    # the run was recorded by that server, in the database under PREFECT_HOME, with its tasks
+    # the run was recorded by that server, in the database under PREFECT_HOME, with its tasks (which ran
+    # on Dask workers: they reported there too, and started no server of their own)
     with sqlite3.connect(home / "prefect.db") as db:
         assert db.execute("SELECT name, state_type FROM flow_run").fetchall()[0][1] == "COMPLETED"
         tasks = dict(db.execute("SELECT name, state_type FROM task_run").fetchall())
