@@ -343,7 +343,8 @@ def test_combine_changes_drops_duplicates() -> None:
     assert ch.combine_changes(once, once, CHANGES.empty_table()).equals(once)
 
 
-def test_load_previous_items(tmp_path: Path) -> None:
+def test_load_previous_items_reads_the_older_hive_layout(tmp_path: Path) -> None:
+    """Outputs of older powerlists kept items in items/province=<code>/ folders; --previous still reads them."""
     rows = frame(item("a", "510000", "p1", D1, "甲事项审批"), item("b", "511600", "c1", None, "乙事项审批")).assign(
         warnings=[[], []],
         extra=[{}, {}],
@@ -681,9 +682,9 @@ def test_previous_output_gives_the_same_changes(
     )
     table = to_items_table(before)
     for province in sorted(set(table.column("province").to_pylist())):
-        folder = tmp_path / "old" / "items" / f"province={province}"
-        folder.mkdir(parents=True)
-        pq.write_table(table.filter(pc.equal(table.column("province"), province)), folder / "part-0.parquet")
+        folder = tmp_path / "old" / "items"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.filter(pc.equal(table.column("province"), province)), folder / f"{province}.parquet")
     previous = ch.load_previous_items(tmp_path / "old")
     assert len(previous) == len(before)
     out = ch.diff_against_previous(items, previous, sample_versions["registry"], threshold=0.86)

@@ -74,7 +74,7 @@ def test_sample_outputs_follow_the_contract(sample_out: Path) -> None:
         ]
         assert columns == TABLES[name].names, name
     provinces = sorted(p.name for p in (sample_out / "items").iterdir())
-    assert provinces == ["province=210000", "province=510000"]
+    assert provinces == ["210000.parquet", "510000.parquet"]
     linked = duckdb.sql(f"select count(*) from read_parquet('{sample_out}/links.parquet')").fetchall()[0][0]
     assert linked > 100
     no_power = duckdb.sql(

@@ -629,8 +629,8 @@ def test_manifests_with_wrong_types_name_the_source_and_key(
 
 @pytest.mark.parametrize("code", ["../../evil", "..", "a/b", "/tmp/x", "5101 00"])
 def test_a_jurisdiction_code_cannot_be_a_path(tmp_path: Path, code: str) -> None:
-    """A province's code names its items/province=<code> folder; a manifest's own registry file must not
-    be able to point that folder outside the output."""
+    """A province's code names its items/<code>.parquet file; a manifest's own registry file must not
+    be able to point that file outside the output."""
     extra = tmp_path / "jurisdictions.csv"
     with extra.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([["code", "name", "level", "parent_code"], [code, "恶意", "province", ""]])

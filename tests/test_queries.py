@@ -395,3 +395,65 @@ def test_empty_run_views(tmp_path: Path) -> None:
     con.execute((tmp_path / VIEWS_FILE).read_text(encoding="utf-8"))
     for _, sql in documented_queries():
         con.execute(sql).fetchall()  # no rows, but every query still binds
+
+
+# ------------------------------------------------------------------- the readers analysts reach for first
+
+
+def _codes_by_reader(out: Path) -> dict[str, list[str]]:
+    """``province`` of every item as each reader returns it from ``OUT/items`` with no extra arguments."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    items = out / "items"
+    glob = items.as_posix().replace("'", "''")
+    return {
+        "pandas": pd.read_parquet(items)["province"].tolist(),
+        "pyarrow.parquet": pq.read_table(items).column("province").to_pylist(),
+        "pyarrow.dataset hive": ds.dataset(items, partitioning="hive").to_table().column("province").to_pylist(),
+        "duckdb hive": [
+            r[0]
+            for r in duckdb.sql(
+                f"select province from read_parquet('{glob}/**/*.parquet', hive_partitioning = true)"
+            ).fetchall()
+        ],
+        "duckdb glob": [r[0] for r in duckdb.sql(f"select province from '{glob}/*.parquet'").fetchall()],
+        "polars": pl.read_parquet(items).get_column("province").to_list(),
+        "polars scan": pl.scan_parquet(items).collect().get_column("province").to_list(),
+    }
+
+
+def test_every_default_reader_reads_items_with_codes_as_strings(out: Path) -> None:
+    """pandas, pyarrow (hive), DuckDB and polars read OUT/items as they are called first, and 000000 stays
+    000000: hive folders made pandas refuse (string vs dictionary) and DuckDB/polars read codes as integers."""
+    expected = sorted(crafted_tables()["items"].column("province").to_pylist())
+    assert "000000" in expected
+    for reader, codes in _codes_by_reader(out).items():
+        assert sorted(codes) == expected, reader
+        assert all(isinstance(c, str) and len(c) == 6 for c in codes), reader
+
+
+@pytest.mark.slow
+def test_documented_duckdb_command_opens_the_views(out: Path, tmp_path: Path) -> None:
+    """`.venv/bin/duckdb -init OUT/views.sql` (README) is installed with the project and sees every view."""
+    import shutil
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).parent / "duckdb"
+    assert cli.is_file() or shutil.which("duckdb"), "the duckdb CLI is not installed beside the project's Python"
+    command = [str(cli) if cli.is_file() else "duckdb", "-init", str(out / VIEWS_FILE), "-csv", "-noheader"]
+    done = subprocess.run(
+        command,
+        input="select count(*) from items where province = '000000';\nselect count(*) from current_items;\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    national = sum(1 for p in crafted_tables()["items"].column("province").to_pylist() if p == "000000")
+    lines = [line for line in done.stdout.splitlines() if line.strip().isdigit()]
+    assert lines[0] == str(national) and int(lines[1]) > 0, done.stdout

@@ -207,7 +207,7 @@ def test_serve_schedules_and_runs_the_flow_with_artifacts(server: dict, tmp_path
     summary = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert summary["outcome"]["status"] == "completed"
     assert {i["id"] for i in summary["inputs"]} == {"ziyang", "yanjiang"}
-    assert list((out / "items").glob("province=510000/part-0.parquet"))
+    assert list((out / "items").glob("510000.parquet"))
     artifacts = _artifacts(api, flow_run_id)
     assert set(artifacts) == {"powerlists-serve-test-sources", "powerlists-serve-test-summary"}
     table = artifacts["powerlists-serve-test-sources"]

@@ -41,13 +41,13 @@ def test_every_table_written_with_contract_schema(tmp_path: Path) -> None:
             continue
         assert pq.read_schema(tmp_path / f"{name}.parquet").equals(schema)
     parts = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "items").rglob("*.parquet"))
-    assert parts == ["items/province=000000/part-0.parquet", "items/province=510000/part-0.parquet"]
+    assert parts == ["items/000000.parquet", "items/510000.parquet"]
     got = duckdb.sql(
         f"select province, count(*) from read_parquet('{tmp_path}/items/**/*.parquet', hive_partitioning=true) "
         "group by 1 order by 1"
     ).fetchall()
     assert got == [("000000", 1), ("510000", 2)]
-    meta = pq.ParquetFile(tmp_path / "items/province=510000/part-0.parquet").metadata
+    meta = pq.ParquetFile(tmp_path / "items/510000.parquet").metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
 

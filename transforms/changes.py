@@ -789,15 +789,19 @@ def default_as_of(sources: Iterable[SourceSpec]) -> dt.date | None:
 
 
 def load_previous_items(path: str | Path, provinces: Iterable[str] | None = None) -> pd.DataFrame:
-    """The items of a previous output folder (``OUT_OLD/items/province=*/part-*.parquet``), all versions;
-    with ``provinces``, only those partitions (an empty frame when none of them is there).
+    """The items of a previous output folder (``OUT_OLD/items/<province>.parquet``), all versions;
+    with ``provinces``, only those files (an empty frame when none of them is there).
 
     Files are read one by one (``province`` is stored in them, so no partition inference is needed) and
-    concatenated with permissive type promotion, so an output of an older powerlists still loads.
+    concatenated with permissive type promotion, so an output of an older powerlists still loads; its
+    ``items/province=<code>/part-*.parquet`` folders are read too.
     """
     root = Path(path) / "items"
     if provinces is not None:
-        files = sorted(f for p in provinces for f in (root / f"province={p}").glob("*.parquet"))
+        files = sorted(
+            f for p in provinces for f in [root / f"{p}.parquet", *(root / f"province={p}").glob("*.parquet")]
+            if f.is_file()
+        )
         if not files:
             return pd.DataFrame()
     else:

@@ -96,7 +96,7 @@ def _parse_rows(path: Path, reader: csv.DictReader) -> dict[str, Jurisdiction]:
             raise RegistryError(f"{path}:{line_no}: code: empty")
         parent = (row.get("parent_code") or "").strip() or None
         for column, value in (("code", code), ("parent_code", parent)):
-            # a province code names the items/province=<code> folder: it must never be a path
+            # a province code names the items/<code>.parquet file: it must never be a path
             if value is not None and not _CODE.match(value):
                 raise RegistryError(f"{path}:{line_no}: {column}: {value!r} is not a code (letters, digits, _ -)")
         if level not in LEVELS:

@@ -27,7 +27,7 @@ VIEWS_FILE = "views.sql"
 
 #: One sentence per view, written as ``COMMENT ON VIEW`` so ``duckdb_views()`` explains itself.
 VIEW_COMMENTS: dict[str, str] = {
-    "items": "one row per accepted list row, all versions (hive-partitioned by province)",
+    "items": "one row per accepted list row, all versions (one file per province)",
     "quarantine": "one row per rejected list row, with its raw cells and reasons",
     "links": "child item -> its counterpart in one ancestor jurisdiction (method code|exact|fuzzy, score)",
     "powers": "connected items across levels: one consolidated power each",
@@ -46,10 +46,8 @@ def _literal(text: str) -> str:
 
 def _source(root: Path, table: str) -> str:
     if table == "items":
-        pattern = (root / "items" / "**" / "*.parquet").as_posix()
-        # province is also a column inside the files; reading the partition as VARCHAR keeps codes like
-        # 000000 from being guessed as integers and keeps one type for both.
-        return f"read_parquet({_literal(pattern)}, hive_partitioning = true, hive_types = {{'province': VARCHAR}})"
+        # one file per province with province inside (transforms.write.items_file): no hive keys to guess
+        return f"read_parquet({_literal((root / 'items' / '*.parquet').as_posix())})"
     return f"read_parquet({_literal((root / f'{table}.parquet').as_posix())})"
 
 

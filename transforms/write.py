@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from transforms.jurisdictions import NATIONAL
 from transforms.schema import TABLES
 
 # Columns with few distinct values: dictionary-encoded so files stay small and scans fast.
@@ -89,15 +90,26 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     )
 
 
+def items_file(folder: Path, province: str) -> Path:
+    """``OUT/items/<province>.parquet``: one file per province, no ``key=value`` folders.
+
+    Hive folders (``province=510000``) broke the readers analysts reach for first: pandas and pyarrow
+    merged the partition key (dictionary) with the column in the file (string) and refused; DuckDB and
+    polars guessed the key an integer, so ``000000`` became ``0``. Plain files carry ``province`` once,
+    as a 6-character string, and each file's row-group statistics still let a filter on ``province``
+    skip the other provinces.
+    """
+    return folder / "items" / f"{province}.parquet"
+
+
 def write_items(items: pa.Table, folder: Path) -> None:
-    """Hive partitions by province; ``province`` stays in the file too so its type is always string."""
+    """One file per province (see ``items_file``); an empty table is written as the national file."""
     provinces = sorted(set(items.column("province").to_pylist())) if items.num_rows else []
     if not provinces:
-        write_parquet(items, folder / "items" / "province=000000" / "part-0.parquet")
+        write_parquet(items, items_file(folder, NATIONAL))
         return
     for province in provinces:
-        part = items.filter(pc.equal(items.column("province"), province))
-        write_parquet(part, folder / "items" / f"province={province}" / "part-0.parquet")
+        write_parquet(items.filter(pc.equal(items.column("province"), province)), items_file(folder, province))
 
 
 def write_table(name: str, table: pa.Table, folder: Path) -> None:
