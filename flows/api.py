@@ -15,15 +15,18 @@ is; nothing is started then.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +95,27 @@ def _launch(port: int) -> subprocess.Popen[bytes]:
             "on",
         ],
         env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"},
+        # its own session: a terminal's Ctrl-C goes to the CLI, which stops the server after the run has
+        # reported its final state (killed with the CLI's group, the client retried it for minutes)
+        start_new_session=True,
+        preexec_fn=_die_with(os.getpid()),
     )
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """In the server's process, before it runs: SIGTERM when the CLI dies, however it dies (SIGKILL
+    included; Linux ``PR_SET_PDEATHSIG``), so a temporary API never outlives its run."""
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux: atexit and the signals still stop it
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the CLI died before the line above: nobody would stop this server
+            os._exit(1)
+
+    return arm
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 @contextmanager

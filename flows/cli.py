@@ -1,23 +1,29 @@
 """The ``powerlists`` command line: run, generate, report, serve.
 
 Exit codes: 0 the run completed; 1 it completed its outputs but failed a threshold or a source
-failed (see run.json's outcome); 2 the manifest, the jurisdictions file or the arguments are wrong (an
---out that is not a new, empty or earlier output folder included), or another run holds the output folder.
+failed (see run.json's outcome), or it crashed; 2 the manifest, the jurisdictions file or the arguments
+are wrong (an --out that is not a new, empty or earlier output folder included), or another run holds the
+output folder; 3 the output folder could not be written (disk full, read-only, no permission); 130/143
+it was interrupted (SIGINT/SIGTERM). With 2, 3, 130 and 143 the previous output is intact.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.manifest import ManifestError
+from transforms.manifest import ArgumentError, ManifestError, check_run_arguments
 
 if TYPE_CHECKING:
     from flows.api import TemporaryApi
+
+EXIT_OUTPUT_ERROR = 3
 
 
 def _summary(out: Path) -> str:
@@ -56,15 +62,57 @@ def _parallel_scopes(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.api import temporary_api
+    from flows.interrupt import Interrupted, stop_on_signals
 
-    with temporary_api() as api:  # it boots while the pipeline's modules are imported
-        return _run(args, api)
+    try:  # before any work, and before a server is started for a run that cannot happen
+        check_run_arguments(
+            match_threshold=args.match_threshold,
+            max_error_share=args.max_error_share,
+            previous=args.previous,
+            parallel_scopes=_parallel_scopes(args),
+        )
+    except ArgumentError as exc:
+        print(f"powerlists: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    try:
+        with stop_on_signals(partial(_emergency_stop, out)), temporary_api() as api:
+            return _run(args, api)  # the API boots while the pipeline's modules are imported
+    except Interrupted as exc:
+        _remove_staging(out)  # what task threads still wrote after the flow's own clean-up
+        print(f"powerlists: stopped by {exc}; {out} holds the previous output, untouched", file=sys.stderr)
+        return exc.exit_code
+
+
+def _remove_staging(out: Path) -> None:
+    """``recover`` under the output's lock, unless another run holds it (its staging is its own)."""
+    from transforms.write import OutputLocked, lock_holder, output_lock, recover
+
+    if lock_holder(out) == os.getpid():  # the flow still holds it: the emergency path
+        recover(out)
+        return
+    try:
+        with output_lock(out):
+            recover(out)
+    except OutputLocked:
+        pass
+
+
+def _emergency_stop(out: Path) -> None:
+    """When a signalled run has not ended in time: undo a half-done swap, delete staging, stop children
+    (the temporary API, Dask workers) — what the normal clean-up would have done."""
+    import psutil
+
+    _remove_staging(out)
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        child.terminate()
+    for child in psutil.wait_procs(children, timeout=3)[1]:
+        child.kill()
 
 
 def _run(args: argparse.Namespace, api: TemporaryApi | None) -> int:
-    from flows.pipeline import RunFailed, powerlists_run
-    from transforms.jurisdictions import RegistryError
-    from transforms.write import OutputLocked, UnsafeOutput
+    from flows.pipeline import OUTPUT_ERROR, REFUSED, powerlists_run
 
     out = Path(args.out).resolve()
     flow = powerlists_run
@@ -78,23 +126,36 @@ def _run(args: argparse.Namespace, api: TemporaryApi | None) -> int:
             return 2
     if api is not None:
         api.wait()
+    started = dt.datetime.now(dt.UTC)
+    state = flow(
+        manifest=str(Path(args.manifest).resolve()),
+        out=str(out),
+        match_threshold=args.match_threshold,
+        max_error_share=args.max_error_share,
+        previous=args.previous,
+        parallel_scopes=_parallel_scopes(args),
+        return_state=True,
+    )
+    if state.is_completed():
+        print(_summary(out))
+        return 0
+    if state.name in (REFUSED, OUTPUT_ERROR):  # nothing was written: the message is the whole story
+        print(f"powerlists: {state.message}", file=sys.stderr)
+        return 2 if state.name == REFUSED else EXIT_OUTPUT_ERROR
+    if _written_since(out, started):
+        print(_summary(out))
+        return 1
+    print(f"powerlists: the run ended {state.name}: {state.message}", file=sys.stderr)
+    return 1
+
+
+def _written_since(out: Path, started: dt.datetime) -> bool:
+    """Whether ``out`` holds this run's outputs (a failed threshold), not an older run's (a crash)."""
     try:
-        flow(
-            manifest=str(Path(args.manifest).resolve()),
-            out=str(out),
-            match_threshold=args.match_threshold,
-            max_error_share=args.max_error_share,
-            previous=args.previous,
-            parallel_scopes=_parallel_scopes(args),
-        )
-        status = 0
-    except RunFailed:
-        status = 1
-    except (ManifestError, RegistryError, OutputLocked, UnsafeOutput) as exc:
-        print(f"powerlists: {exc}", file=sys.stderr)
-        return 2
-    print(_summary(out))
-    return status
+        run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        return dt.datetime.fromisoformat(run["started"]) >= started
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:

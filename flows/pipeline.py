@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.artifacts import publish_artifacts
@@ -56,16 +57,19 @@ from transforms import __version__
 from transforms.changes import combine_changes, default_as_of
 from transforms.consolidate import LinkEnds, consolidate
 from transforms.items import stable_id
-from transforms.jurisdictions import NATIONAL, Registry, load_registry
-from transforms.manifest import Manifest, SourceSpec, load_manifest
+from transforms.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
+from transforms.manifest import ArgumentError, Manifest, ManifestError, SourceSpec, check_run_arguments, load_manifest
 from transforms.order import sort_indices
 from transforms.reform import REFORM_TABLES
 from transforms.report import render_report
 from transforms.schema import FINDINGS, ITEMS, LINKS
 from transforms.views import write_views
 from transforms.write import (
+    OutputLocked,
+    UnsafeOutput,
     check_output_folder,
     new_staging,
+    output_error,
     output_lock,
     recover,
     swap_in,
@@ -73,9 +77,11 @@ from transforms.write import (
     write_tables,
 )
 
-
-class RunFailed(Exception):
-    """The run completed its outputs but breaches a threshold (error share, failed sources)."""
+#: Names of the Failed states a run ends in when it writes nothing (the CLI maps them to exit codes).
+REFUSED = "Refused"
+OUTPUT_ERROR = "OutputError"
+#: What makes a run refuse before it writes anything: the caller's mistake, or another run's lock.
+REFUSALS = (ArgumentError, ManifestError, RegistryError, OutputLocked, UnsafeOutput)
 
 
 @task(name="read-sources", task_run_name="read-{scope}", cache_policy=NO_CACHE)
@@ -401,14 +407,9 @@ def _assemble_other_tables(
 
 
 def _previous_folder(previous: str | None, last_output: Path | None) -> Path | None:
-    """The output to compare with: an explicit folder (which must hold items), else the one being replaced."""
-    if previous is not None:
-        folder = Path(previous)
-        if not any((folder / "items").glob("**/*.parquet")):
-            raise FileNotFoundError(
-                f"{folder / 'items'}: no items Parquet files; is {previous} a powerlists output folder?"
-            )
-        return folder
+    """The output to compare with: an explicit folder, else the one being replaced."""
+    if previous is not None:  # checked by check_run_arguments
+        return Path(previous)
     if last_output is not None and (last_output / "items").is_dir():
         return last_output
     return None
@@ -518,12 +519,15 @@ def powerlists_run(
     previous: str | None = None,
     compare_with_last: bool = True,
     parallel_scopes: int = 1,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Ingest every source of ``manifest``, validate, link across levels and write ``out``.
 
-    Returns run.json's content. Raises ``RunFailed`` (the flow ends Failed) when a source failed or
-    the share of quarantined rows exceeds ``max_error_share``; outputs are still written so the
-    failure can be reviewed.
+    Returns run.json's content. Ends in a Failed state (returned, not raised: a failed source is an
+    outcome to review, not a crash with a traceback) when a source failed or the share of quarantined
+    rows exceeds ``max_error_share``, with the outputs written so the failure can be reviewed; in a
+    Failed state named ``Refused`` when the arguments, manifest, registry or output folder are wrong or
+    another run holds the folder, and ``OutputError`` when the output cannot be written (disk full,
+    read-only); nothing is written then and the previous output is intact.
 
     ``url`` sources are downloaded with a per-request and whole-download timeout of
     ``fetch_timeout_s``, a size cap of ``fetch_max_mb`` and up to 3 retries with exponential backoff
@@ -539,6 +543,55 @@ def powerlists_run(
     pointless and memory grows with each; the number of worker processes with a Dask runner (the CLI
     sets it from ``--dask-workers``).
     """
+    try:
+        check_run_arguments(
+            match_threshold=match_threshold,
+            max_error_share=max_error_share,
+            fetch_timeout_s=fetch_timeout_s,
+            fetch_max_mb=fetch_max_mb,
+            fetch_retry_delay_s=fetch_retry_delay_s,
+            previous=previous,
+            parallel_scopes=parallel_scopes,
+        )
+        run = _run(
+            manifest,
+            out,
+            match_threshold,
+            max_error_share,
+            fetch_timeout_s,
+            fetch_max_mb,
+            fetch_retry_delay_s,
+            previous,
+            compare_with_last,
+            parallel_scopes,
+        )
+    except REFUSALS as exc:
+        get_run_logger().error("refused: %s", exc)
+        return Failed(name=REFUSED, message=str(exc))
+    except OSError as exc:
+        message = output_error(exc, Path(out).resolve())
+        if message is None:
+            raise
+        get_run_logger().error("%s", message)
+        return Failed(name=OUTPUT_ERROR, message=message)
+    if run["outcome"]["reasons"]:
+        return Failed(message="; ".join(run["outcome"]["reasons"]))
+    return run
+
+
+def _run(
+    manifest: str,
+    out: str,
+    match_threshold: float | None,
+    max_error_share: float | None,
+    fetch_timeout_s: float,
+    fetch_max_mb: float,
+    fetch_retry_delay_s: float,
+    previous: str | None,
+    compare_with_last: bool,
+    parallel_scopes: int,
+) -> dict[str, Any]:
+    """The run itself (see ``powerlists_run``): manifest → scopes → assembly → swap into ``out``."""
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     clock = StageClock()
@@ -596,39 +649,38 @@ def powerlists_run(
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):
                 docs = carry_data_docs(results, out_path, staging)
-        except BaseException:
+            failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
+            rows_read = sum(r.rows_read for r in results)
+            quarantined = assembled.quarantined
+            share = quarantined / rows_read if rows_read else 0.0
+            reasons = []
+            if failed_sources:
+                reasons.append(f"{len(failed_sources)} source(s) failed: {', '.join(failed_sources)}")
+            if share > error_share:
+                reasons.append(f"{share:.1%} of rows quarantined, above max_error_share {error_share:.1%}")
+            outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
+            validation = {
+                "success": quarantined == 0,
+                "errors": quarantined,
+                "warnings": sum(r.info.get("warnings", 0) for r in results),
+                "expectations": _merge_expectations(results),
+                "data_docs": "validation/data_docs/index.html" if docs else None,
+                "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
+                "reused_sources": sorted(r.spec.id for r in results if r.cached),
+            }
+            matching = {
+                "threshold": threshold,
+                "links": assembled.link_methods,
+                "provinces": {s.province: s.matched for s in scopes if s.matched},
+            }
+            run = _run_json(spec, results, started, clock, validation, matching, outcome)
+            (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+            render_report(staging)
+            write_views(staging, root=out_path)
+            swap_in(staging, out_path)
+        except BaseException:  # a signal included: staging never outlives the run
             shutil.rmtree(staging, ignore_errors=True)
             raise
-
-        failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
-        rows_read = sum(r.rows_read for r in results)
-        quarantined = assembled.quarantined
-        share = quarantined / rows_read if rows_read else 0.0
-        reasons = []
-        if failed_sources:
-            reasons.append(f"{len(failed_sources)} source(s) failed: {', '.join(failed_sources)}")
-        if share > error_share:
-            reasons.append(f"{share:.1%} of rows quarantined, above max_error_share {error_share:.1%}")
-        outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
-        validation = {
-            "success": quarantined == 0,
-            "errors": quarantined,
-            "warnings": sum(r.info.get("warnings", 0) for r in results),
-            "expectations": _merge_expectations(results),
-            "data_docs": "validation/data_docs/index.html" if docs else None,
-            "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
-            "reused_sources": sorted(r.spec.id for r in results if r.cached),
-        }
-        matching = {
-            "threshold": threshold,
-            "links": assembled.link_methods,
-            "provinces": {s.province: s.matched for s in scopes if s.matched},
-        }
-        run = _run_json(spec, results, started, clock, validation, matching, outcome)
-        (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
-        render_report(staging)
-        write_views(staging, root=out_path)
-        swap_in(staging, out_path)
         _publish(run, out_path)
 
     logger.info(
@@ -639,6 +691,4 @@ def powerlists_run(
         quarantined,
         out_path,
     )
-    if reasons:
-        raise RunFailed("; ".join(reasons))
     return run

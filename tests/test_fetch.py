@@ -253,7 +253,9 @@ def _inputs(out: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_flow_reingests_changed_body_and_reuses_unchanged(prefect_api, server: Server, tmp_path: Path) -> None:
-    from flows.pipeline import RunFailed, powerlists_run
+    from prefect.exceptions import FailedRun
+
+    from flows.pipeline import powerlists_run
 
     body = SAMPLE_CSV.read_bytes()
     route = server.routes["/ziyang.csv"] = Route(body=body)
@@ -286,7 +288,7 @@ def test_flow_reingests_changed_body_and_reuses_unchanged(prefect_api, server: S
     assert {(out / "downloads" / e["sha256"]).exists() for e in log} == {True}
 
     route.status = 500  # the portal goes down: retries, then that source fails and the run fails
-    with pytest.raises(RunFailed, match="web-512000"):
+    with pytest.raises(FailedRun, match="web-512000"):
         run()
     failed = _inputs(out)
     assert "HTTP 500" in failed["web-512000"]["error"] and failed["web-512000"]["fetch"]["status"] == "failed"

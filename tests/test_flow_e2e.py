@@ -97,9 +97,9 @@ def test_failed_source_is_reported_and_fails_the_run(prefect_api, sample_out: Pa
     before = parquet_files(out)
     broken = tmp_path / "broken.toml"
     broken.write_text('[[source]]\nid = "x"\njurisdiction = "511602"\npath = "nope.csv"\n', encoding="utf-8")
-    from flows.pipeline import RunFailed
+    from prefect.exceptions import FailedRun
 
-    with pytest.raises(RunFailed, match="source"):
+    with pytest.raises(FailedRun, match="source"):
         run_flow(broken, out)
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["outcome"]["status"] == "failed"

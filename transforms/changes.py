@@ -799,7 +799,9 @@ def load_previous_items(path: str | Path, provinces: Iterable[str] | None = None
     root = Path(path) / "items"
     if provinces is not None:
         files = sorted(
-            f for p in provinces for f in [root / f"{p}.parquet", *(root / f"province={p}").glob("*.parquet")]
+            f
+            for p in provinces
+            for f in [root / f"{p}.parquet", *(root / f"province={p}").glob("*.parquet")]
             if f.is_file()
         )
         if not files:

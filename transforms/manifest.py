@@ -37,6 +37,40 @@ class ManifestError(Exception):
     """The manifest as a whole cannot be used (not TOML, bad [run] table, no sources)."""
 
 
+class ArgumentError(ValueError):
+    """A run argument (CLI option or flow parameter) that no run could use."""
+
+
+def check_run_arguments(
+    *,
+    match_threshold: float | None = None,
+    max_error_share: float | None = None,
+    fetch_timeout_s: float = 60.0,
+    fetch_max_mb: float = 200.0,
+    fetch_retry_delay_s: float = 0.0,
+    previous: str | Path | None = None,
+    parallel_scopes: int = 1,
+) -> None:
+    """Refuse, before any source is read, what would otherwise fail deep in a task or after the
+    validation (a threshold of -5, a NaN share, a ``previous`` that is no output folder)."""
+    for key, value in (("match_threshold", match_threshold), ("max_error_share", max_error_share)):
+        if value is not None and not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+            raise ArgumentError(f"{key}: must be a number within [0, 1], got {value}")
+    for key, value in (("fetch_timeout_s", fetch_timeout_s), ("fetch_max_mb", fetch_max_mb)):
+        if not value > 0 or value == float("inf"):
+            raise ArgumentError(f"{key}: must be a positive number, got {value}")
+    if not 0 <= fetch_retry_delay_s < float("inf"):
+        raise ArgumentError(f"fetch_retry_delay_s: must be a number of seconds >= 0, got {fetch_retry_delay_s}")
+    if parallel_scopes < 1:
+        raise ArgumentError(f"parallel_scopes: must be at least 1, got {parallel_scopes}")
+    if previous is not None:
+        folder = Path(previous)
+        if not folder.is_dir():
+            raise ArgumentError(f"previous: {folder} is not a folder (an earlier output folder was expected)")
+        if not any((folder / "items").glob("**/*.parquet")):
+            raise ArgumentError(f"previous: {folder} is not a powerlists output folder (no items/*.parquet)")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     id: str

@@ -43,6 +43,29 @@ class UnsafeOutput(ValueError):
     """The output folder is one a run must not replace: replacing it would delete what powerlists did not write."""
 
 
+#: Errors of the file system the output lives on, whatever file raised them.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+#: Errors that are the output's only when raised for a path of the output (an input may raise them too).
+_REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def output_error(exc: OSError, out: Path) -> str | None:
+    """One line naming the output folder for an OS error that means the output cannot be written
+    (disk full, quota, read-only, no permission); None for any other error, which stays a crash."""
+    filename = str(exc.filename or "")
+    # the folder, its staging/lock/previous siblings, or a folder above it that had to be created
+    mine = bool(filename) and (
+        filename.startswith((str(out), str(out.parent / f".{out.name}."))) or str(out).startswith(filename + "/")
+    )
+    if exc.errno in _FULL or (exc.errno in _REFUSED and mine):
+        where = f" ({filename})" if filename else ""
+        return (
+            f"cannot write the output folder {out}: {exc.strerror or exc}{where}; "
+            "nothing was replaced, the previous output is intact"
+        )
+    return None
+
+
 def is_output_folder(folder: Path) -> bool:
     """A folder a powerlists run wrote (its run.json names the powerlists version)."""
     try:
@@ -138,6 +161,14 @@ def write_tables(tables: dict[str, pa.Table], folder: Path, *, written: Collecti
 
 def _lock_path(out: Path) -> Path:
     return out.parent / f".{out.name}.lock"
+
+
+def lock_holder(out: Path) -> int | None:
+    """The process id the last run to take ``out``'s lock wrote into it (it may have ended since)."""
+    try:
+        return int(_lock_path(out).read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
