@@ -37,9 +37,7 @@ def powerlists(*args: str, env: dict[str, str], timeout: float = 300) -> subproc
     )
 
 
-def assert_one_clean_line(
-    done: subprocess.CompletedProcess, code: int, words: str, after: str | None = None
-) -> None:
+def assert_one_clean_line(done: subprocess.CompletedProcess, code: int, words: str, after: str | None = None) -> None:
     """Exit ``code``, one ``powerlists:`` line with ``words`` and no traceback (with ``after``: none after
     the first line holding it, e.g. once the flow run's final state is logged)."""
     both = done.stdout + done.stderr
@@ -270,5 +268,5 @@ def test_the_temporary_api_dies_with_a_killed_cli(own_api_env: dict[str, str], t
     assert servers
     proc.kill()
     proc.wait(timeout=30)
-    gone, alive = psutil.wait_procs(servers, timeout=20)
+    _, alive = psutil.wait_procs(servers, timeout=20)
     assert alive == [], "the temporary API outlived a killed CLI"
