@@ -54,7 +54,14 @@ def earlier(prefect_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("earlier") / "out"
     done = powerlists("run", "--manifest", str(SAMPLE_MANIFEST), "--out", str(out), env=prefect_env)
     assert done.returncode == 0, done.stderr[-3000:]
+    (out.parent / "run.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     return out
+
+
+def test_a_plain_run_logs_no_library_warnings(earlier: Path) -> None:
+    """GX's "match groups" UserWarning came on every run; a plain run of the sample logs no warning at all."""
+    log = (earlier.parent / "run.log").read_text(encoding="utf-8")
+    assert "Warning:" not in log and "py.warnings" not in log and "| WARNING |" not in log, log[-3000:]
 
 
 # ---- arguments are refused before any work ------------------------------------------------------------

@@ -147,3 +147,24 @@ def test_scopes_share_one_data_docs_site_and_lock_only_to_write_their_page(tmp_p
     index = (folder / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert "powerlists-510000" in index and "powerlists-520000" in index
     assert sorted(p.name for p in (folder / "results").iterdir()) == ["510000.json", "520000.json"]
+
+
+def test_a_type_inferred_while_normalising_is_warned_once(tmp_path: Path) -> None:
+    """Normalising says how the type was filled; the suite's warning on the same column is not repeated."""
+    rows = frame(
+        [
+            {
+                "name_norm": "对违法行为的处罚",
+                "power_type": "行政处罚",
+                "power_type_inferred": True,
+                "norm_warnings": ["power_type: inferred from name"],
+            },
+            {"name_norm": "建筑施工许可", "power_type_inferred": True},
+        ]
+    )
+    outcome = validate(rows, out_dir=tmp_path / "validation")
+    warnings = dict(zip(outcome.items["row_no"], outcome.items["warnings"], strict=True))
+    assert warnings[2] == ["power_type: inferred from name"]
+    assert warnings[3] == ["power_type: no type given; inferred from the name"]
+    counted = {e["column"]: e["failed_rows"] for e in outcome.by_expectation if e["severity"] == "warning"}
+    assert counted["power_type"] == 2  # Data Docs and run.json still count both rows

@@ -222,6 +222,17 @@ def _failing_keys(result: dict[str, Any]) -> np.ndarray:
     return np.asarray(keys, dtype=np.int64)
 
 
+def _merge_warnings(own: list[str], checked: list[str]) -> list[str]:
+    """A row's reading/normalising warnings, then the suite's for columns they do not speak of yet.
+
+    Normalising already says how a missing type was filled (``power_type: inferred from name``, from the
+    code, defaulted); the suite's warning on the same column says it again less precisely. Each
+    warning appears once, the more specific one; Data Docs still count the suite's.
+    """
+    spoken = {w.split(":", 1)[0] for w in own}
+    return [*own, *(w for w in checked if w.split(":", 1)[0] not in spoken)]
+
+
 def validate(
     frame: pd.DataFrame,
     *,
@@ -294,7 +305,9 @@ def validate(
     # items keep no raw cells or reading notes: those live on in quarantine reasons and warnings
     items = frame.iloc[kept].drop(columns=[c for c in _ROW_ONLY if c in frame.columns])
     warnings = frame["norm_warnings"].tolist()
-    items["warnings"] = [[*warnings[i], *warnings_at[i]] if i in warnings_at else warnings[i] for i in kept.tolist()]
+    items["warnings"] = [
+        _merge_warnings(warnings[i], warnings_at[i]) if i in warnings_at else warnings[i] for i in kept.tolist()
+    ]
     dropped = np.flatnonzero(rejected)
     quarantine = frame.iloc[dropped][["source_id", "sheet", "row_no", "jurisdiction_code", "raw"]].copy()
     quarantine["reasons"] = [[*row_errors[i], *errors_at.get(i, ())] for i in dropped.tolist()]
