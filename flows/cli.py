@@ -51,15 +51,6 @@ def _summary(out: Path) -> str:
     return "\n".join(lines)
 
 
-def _parallel_scopes(args: argparse.Namespace) -> int:
-    """Provinces in flight: as asked, else one per Dask worker, else 1 (threads share one core)."""
-    if args.parallel_scopes is not None:
-        return args.parallel_scopes
-    if args.dask_workers is not None:
-        return args.dask_workers
-    return 2 if args.dask_address is not None else 1
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.api import temporary_api
     from flows.interrupt import Interrupted, stop_on_signals
@@ -69,7 +60,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             match_threshold=args.match_threshold,
             max_error_share=args.max_error_share,
             previous=args.previous,
-            parallel_scopes=_parallel_scopes(args),
+            parallel_scopes=args.parallel_scopes if args.parallel_scopes is not None else 1,
+            dask_workers=args.dask_workers,
+            dask_address=args.dask_address,
         )
     except ArgumentError as exc:
         print(f"powerlists: {exc}", file=sys.stderr)
@@ -115,25 +108,18 @@ def _run(args: argparse.Namespace, api: TemporaryApi | None) -> int:
     from flows.pipeline import OUTPUT_ERROR, REFUSED, powerlists_run
 
     out = Path(args.out).resolve()
-    flow = powerlists_run
-    if args.dask_workers is not None or args.dask_address is not None:
-        from flows.runners import task_runner
-
-        try:
-            flow = powerlists_run.with_options(task_runner=task_runner(args.dask_workers, args.dask_address))
-        except ValueError as exc:
-            print(f"powerlists: {exc}", file=sys.stderr)
-            return 2
     if api is not None:
         api.wait()
     started = dt.datetime.now(dt.UTC)
-    state = flow(
+    state = powerlists_run(
         manifest=str(Path(args.manifest).resolve()),
         out=str(out),
         match_threshold=args.match_threshold,
         max_error_share=args.max_error_share,
         previous=args.previous,
-        parallel_scopes=_parallel_scopes(args),
+        parallel_scopes=args.parallel_scopes,
+        dask_workers=args.dask_workers,
+        dask_address=args.dask_address,
         return_state=True,
     )
     if state.is_completed():
@@ -237,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", default=None, help="deployment name (default: the manifest's run name)")
     serve.add_argument("--match-threshold", type=float, default=None, help="default fuzzy-link cut-off of the runs")
     serve.add_argument("--max-error-share", type=float, default=None, help="default max quarantined share of the runs")
+    serve.add_argument(
+        "--dask-workers", type=int, default=None, metavar="N", help="runs use a local Dask cluster of N workers"
+    )
+    serve.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT", help="runs use this Dask scheduler")
     serve.set_defaults(func=_cmd_serve)
 
     report = sub.add_parser("report", help="(re)render OUT/report.html and OUT/views.sql from an output folder")
@@ -296,6 +286,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             name=args.name,
             match_threshold=args.match_threshold,
             max_error_share=args.max_error_share,
+            dask_workers=args.dask_workers,
+            dask_address=args.dask_address,
         )
     except (ManifestError, ValueError) as exc:
         print(f"powerlists: {exc}", file=sys.stderr)

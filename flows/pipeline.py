@@ -13,6 +13,7 @@ Tasks are thin: each calls transforms. Everything is assembled in a staging fold
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -39,7 +40,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.artifacts import publish_artifacts
 from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
 from flows.incremental import RunCache
-from flows.runners import batch_gc, release_scope_memory
+from flows.runners import batch_gc, default_parallel_scopes, release_scope_memory, task_runner
 from flows.scope import (
     PARTS_DIR,
     NationalContext,
@@ -448,9 +449,11 @@ def run_scopes(
     threshold: float,
     previous: Path | None,
     parallel_scopes: int,
+    runner: Any = None,
 ) -> tuple[list[ScopeOutput], list[SourceResult]]:
     """Every scope through read → finish, at most ``parallel_scopes`` provinces in flight (memory bound).
 
+    Tasks go to ``runner`` (a started task runner, e.g. the run's Dask cluster) or else to the flow's own.
     Returns the scope outputs (national first) and the light per-source results in manifest order,
     including sources whose download failed (never read).
     """
@@ -472,8 +475,13 @@ def run_scopes(
         paths = [
             str(downloads / f.sha256) if isinstance(f := fetched.get(s.id), FetchOutcome) else None for s in readable
         ]
-        read = read_sources.submit(province, readable, paths, cache, registry)
-        return finish_scope_task.submit(province, read, national=national, **common)
+        read = submit_task(
+            read_sources, scope=province, specs=readable, downloaded=paths, cache=cache, registry=registry
+        )
+        return submit_task(finish_scope_task, province=province, read=read, national=national, **common)
+
+    def submit_task(task: Any, **parameters: Any) -> Any:
+        return task.submit(**parameters) if runner is None else runner.submit(task, parameters)
 
     done: dict[str, ScopeOutput] = {}
     scopes = group_by_scope(spec.sources, registry)
@@ -518,7 +526,9 @@ def powerlists_run(
     fetch_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
     previous: str | None = None,
     compare_with_last: bool = True,
-    parallel_scopes: int = 1,
+    parallel_scopes: int | None = None,
+    dask_workers: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any] | State:
     """Ingest every source of ``manifest``, validate, link across levels and write ``out``.
 
@@ -539,9 +549,12 @@ def powerlists_run(
     output being replaced is the previous one, so a scheduled run always reports what changed since
     the last successful run.
 
-    ``parallel_scopes`` provinces are processed at once: 1 on threads, where the GIL makes more
-    pointless and memory grows with each; the number of worker processes with a Dask runner (the CLI
-    sets it from ``--dask-workers``).
+    ``dask_workers`` runs reading and per-province work on a local Dask cluster of that many worker
+    processes, started for the run and closed with it; ``dask_address`` on a running scheduler instead
+    (``tcp://host:8786``). Neither: threads in the flow's process. Both are plain parameters, so a
+    deployment's runs (``prefect.yaml``, ``powerlists serve``) choose them in the UI like the CLI does.
+    ``parallel_scopes`` provinces are processed at once: by default 1 on threads, where the GIL makes
+    more pointless and memory grows with each, one per Dask worker, 2 on a scheduler of unknown size.
     """
     try:
         check_run_arguments(
@@ -551,7 +564,9 @@ def powerlists_run(
             fetch_max_mb=fetch_max_mb,
             fetch_retry_delay_s=fetch_retry_delay_s,
             previous=previous,
-            parallel_scopes=parallel_scopes,
+            parallel_scopes=parallel_scopes if parallel_scopes is not None else 1,
+            dask_workers=dask_workers,
+            dask_address=dask_address,
         )
         run = _run(
             manifest,
@@ -564,6 +579,8 @@ def powerlists_run(
             previous,
             compare_with_last,
             parallel_scopes,
+            dask_workers,
+            dask_address,
         )
     except REFUSALS as exc:
         get_run_logger().error("refused: %s", exc)
@@ -589,7 +606,9 @@ def _run(
     fetch_retry_delay_s: float,
     previous: str | None,
     compare_with_last: bool,
-    parallel_scopes: int,
+    parallel_scopes: int | None,
+    dask_workers: int | None,
+    dask_address: str | None,
 ) -> dict[str, Any]:
     """The run itself (see ``powerlists_run``): manifest → scopes → assembly → swap into ``out``."""
     logger = get_run_logger()
@@ -597,7 +616,7 @@ def _run(
     clock = StageClock()
     out_path = Path(out).resolve()
     check_output_folder(out_path)
-    with output_lock(out_path):
+    with output_lock(out_path), contextlib.ExitStack() as stack:  # the stack holds a Dask cluster
         recover(out_path)
         with clock.stage("manifest"):
             probe = load_manifest(manifest)
@@ -624,6 +643,9 @@ def _run(
                     max_bytes=int(fetch_max_mb * 1024 * 1024),
                     retry_delay=fetch_retry_delay_s,
                 )
+            dask = (
+                stack.enter_context(task_runner(dask_workers, dask_address)) if dask_workers or dask_address else None
+            )
             with clock.stage("scopes"):
                 scopes, results = run_scopes(
                     spec,
@@ -634,7 +656,8 @@ def _run(
                     cache,
                     threshold,
                     previous_folder,
-                    parallel_scopes,
+                    default_parallel_scopes(parallel_scopes, dask_workers, dask_address),
+                    dask,
                 )
             for scope in scopes:
                 for name, seconds in scope.seconds.items():
@@ -644,7 +667,7 @@ def _run(
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
-            release_scope_memory()
+            release_scope_memory(dask)
             assembled = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):

@@ -50,21 +50,16 @@ def task_runner(dask_workers: int | None = None, dask_address: str | None = None
     ``dask_workers`` starts a local cluster of that many single-threaded worker processes bound to
     127.0.0.1 with no dashboard (nothing is exposed beyond this machine, and one thread per process
     is what makes CPU-bound tasks run in parallel). ``dask_address`` connects to a running scheduler
-    instead; the two are exclusive. prefect-dask is imported only when asked for, so the default
-    path does not pay for importing distributed.
+    instead; the two are exclusive (``transforms.manifest.check_run_arguments`` refuses both, a count
+    below 1 and an address without a scheme). prefect-dask is imported only when asked for, so the
+    default path does not pay for importing distributed.
     """
-    if dask_workers is not None and dask_address is not None:
-        raise ValueError("--dask-workers and --dask-address are exclusive: start a cluster or join one")
     if dask_workers is None and dask_address is None:
         return ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS)
     from prefect_dask import DaskTaskRunner
 
     if dask_address is not None:
-        if not dask_address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-            raise ValueError(f"--dask-address: expected a scheduler address like tcp://host:8786, got {dask_address!r}")
         return DaskTaskRunner(address=dask_address)
-    if dask_workers is None or dask_workers < 1:
-        raise ValueError(f"--dask-workers: must be at least 1, got {dask_workers}")
     return DaskTaskRunner(
         cluster_class=local_cluster,
         cluster_kwargs={
@@ -104,7 +99,17 @@ def trim_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def release_scope_memory() -> None:
+def default_parallel_scopes(parallel_scopes: int | None, dask_workers: int | None, dask_address: str | None) -> int:
+    """Provinces in flight: as asked, else one per Dask worker, 2 on a scheduler of unknown size, else 1
+    (threads share one core through the GIL, and each province in flight holds its rows in memory)."""
+    if parallel_scopes is not None:
+        return parallel_scopes
+    if dask_workers is not None:
+        return dask_workers
+    return 2 if dask_address is not None else 1
+
+
+def release_scope_memory(runner: Any = None) -> None:
     """Once every scope is done, before the country-wide assembly.
 
     The scopes' frames are freed by then, but each process still holds memory for them: on a national
@@ -117,14 +122,12 @@ def release_scope_memory() -> None:
     from prefect.context import FlowRunContext
 
     trim_memory()
-    context = FlowRunContext.get()
-    runner = context.task_runner if context is not None else None
+    if runner is None:  # the flow's own runner (a flow given a Dask runner with with_options)
+        context = FlowRunContext.get()
+        runner = context.task_runner if context is not None else None
     if type(runner).__name__ == "DaskTaskRunner":
-        from prefect_dask import get_dask_client
-
         own = runner.client.cluster if getattr(runner, "address", None) is None else None
         if own is not None:
             own.scale(0)
         else:
-            with get_dask_client() as client:
-                client.run(trim_memory)
+            runner.client.run(trim_memory)

@@ -23,14 +23,19 @@ def deployment_parameters(
     out: str,
     match_threshold: float | None = None,
     max_error_share: float | None = None,
+    dask_workers: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
-    """Default parameters of the deployment: absolute paths, because runs start in another process."""
+    """Default parameters of the deployment: absolute paths, because runs start in another process;
+    the options given, so the UI shows them as the deployment's defaults (each run may change them)."""
     params: dict[str, Any] = {"manifest": str(Path(manifest).resolve()), "out": str(Path(out).resolve())}
-    if match_threshold is not None:
-        params["match_threshold"] = match_threshold
-    if max_error_share is not None:
-        params["max_error_share"] = max_error_share
-    return params
+    given = {
+        "match_threshold": match_threshold,
+        "max_error_share": max_error_share,
+        "dask_workers": dask_workers,
+        "dask_address": dask_address,
+    }
+    return params | {key: value for key, value in given.items() if value is not None}
 
 
 def check_schedule(cron: str, timezone: str) -> None:
@@ -49,6 +54,8 @@ def serve(
     name: str | None = None,
     match_threshold: float | None = None,
     max_error_share: float | None = None,
+    dask_workers: int | None = None,
+    dask_address: str | None = None,
 ) -> None:
     """Register the deployment ``powerlists/<name>`` and run its scheduled runs until interrupted.
 
@@ -59,15 +66,21 @@ def serve(
     from prefect.types.entrypoint import EntrypointType
 
     from flows.pipeline import powerlists_run
-    from transforms.manifest import load_manifest
+    from transforms.manifest import check_run_arguments, load_manifest
 
     check_schedule(cron, timezone)
+    check_run_arguments(
+        match_threshold=match_threshold,
+        max_error_share=max_error_share,
+        dask_workers=dask_workers,
+        dask_address=dask_address,
+    )
     spec = load_manifest(manifest)  # ManifestError now rather than at the first scheduled run
     deployment = name or re.sub(r"[^A-Za-z0-9_-]+", "-", spec.name).strip("-") or "powerlists"
     powerlists_run.serve(
         name=deployment,
         schedules=[Cron(cron, timezone=timezone)],
-        parameters=deployment_parameters(manifest, out, match_threshold, max_error_share),
+        parameters=deployment_parameters(manifest, out, match_threshold, max_error_share, dask_workers, dask_address),
         description=f"powerlists on {spec.path} → {Path(out).resolve()}",
         tags=["powerlists"],
         limit=1,

@@ -17,6 +17,7 @@ from flows.cli import main
 from flows.pipeline import powerlists_run
 from flows.runners import task_runner
 from transforms.generate import generate_tree
+from transforms.manifest import ArgumentError, check_run_arguments
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,8 @@ def test_dask_scheduler_runs_the_flow_with_identical_parquet(
 ) -> None:
     assert len(cluster.scheduler.workers) == 2
     out = tmp_path / "out"
-    runner = task_runner(dask_address=cluster.scheduler_address)
-    powerlists_run.with_options(task_runner=runner)(manifest=str(tree), out=str(out), parallel_scopes=2)
+    # a parameter, as a deployment's run sets it in the UI (no task runner chosen in code)
+    powerlists_run(manifest=str(tree), out=str(out), dask_address=cluster.scheduler_address)
     # the tasks ran on the cluster's workers, not in this process
     prefixes = " ".join(cluster.scheduler.task_prefixes)
     assert "read" in prefixes and "scope" in prefixes, prefixes
@@ -94,12 +95,23 @@ def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
     assert _parquet_bytes(out) == thread_output
 
 
+def test_a_flow_given_a_dask_runner_in_code_still_works(
+    tree: Path, thread_output: dict[str, bytes], cluster, tmp_path: Path
+) -> None:
+    """``with_options(task_runner=…)``, Prefect's own way, keeps working beside the parameters."""
+    out = tmp_path / "out"
+    runner = task_runner(dask_address=cluster.scheduler_address)
+    powerlists_run.with_options(task_runner=runner)(manifest=str(tree), out=str(out), parallel_scopes=2)
+    assert "scope" in " ".join(cluster.scheduler.task_prefixes)
+    assert _parquet_bytes(out) == thread_output
+
+
 def test_runner_options_are_checked() -> None:
     assert type(task_runner()).__name__ == "ThreadPoolTaskRunner"
     assert type(task_runner(dask_workers=2)).__name__ == "DaskTaskRunner"
-    with pytest.raises(ValueError, match="exclusive"):
-        task_runner(dask_workers=2, dask_address="tcp://127.0.0.1:8786")
-    with pytest.raises(ValueError, match="at least 1"):
-        task_runner(dask_workers=0)
-    with pytest.raises(ValueError, match="scheduler address"):
-        task_runner(dask_address="127.0.0.1:8786")
+    with pytest.raises(ArgumentError, match="exclusive"):
+        check_run_arguments(dask_workers=2, dask_address="tcp://127.0.0.1:8786")
+    with pytest.raises(ArgumentError, match="at least 1"):
+        check_run_arguments(dask_workers=0)
+    with pytest.raises(ArgumentError, match="scheduler address"):
+        check_run_arguments(dask_address="127.0.0.1:8786")

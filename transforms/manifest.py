@@ -37,6 +37,9 @@ class ManifestError(Exception):
     """The manifest as a whole cannot be used (not TOML, bad [run] table, no sources)."""
 
 
+_SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://")
+
+
 class ArgumentError(ValueError):
     """A run argument (CLI option or flow parameter) that no run could use."""
 
@@ -50,6 +53,8 @@ def check_run_arguments(
     fetch_retry_delay_s: float = 0.0,
     previous: str | Path | None = None,
     parallel_scopes: int = 1,
+    dask_workers: int | None = None,
+    dask_address: str | None = None,
 ) -> None:
     """Refuse, before any source is read, what would otherwise fail deep in a task or after the
     validation (a threshold of -5, a NaN share, a ``previous`` that is no output folder)."""
@@ -63,6 +68,12 @@ def check_run_arguments(
         raise ArgumentError(f"fetch_retry_delay_s: must be a number of seconds >= 0, got {fetch_retry_delay_s}")
     if parallel_scopes < 1:
         raise ArgumentError(f"parallel_scopes: must be at least 1, got {parallel_scopes}")
+    if dask_workers is not None and dask_address is not None:
+        raise ArgumentError("dask_workers and dask_address are exclusive: start a cluster or join one")
+    if dask_workers is not None and dask_workers < 1:
+        raise ArgumentError(f"dask_workers: must be at least 1, got {dask_workers}")
+    if dask_address is not None and not dask_address.startswith(_SCHEDULER_SCHEMES):
+        raise ArgumentError(f"dask_address: expected a scheduler address like tcp://host:8786, got {dask_address!r}")
     if previous is not None:
         folder = Path(previous)
         if not folder.is_dir():
