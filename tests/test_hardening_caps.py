@@ -1,4 +1,4 @@
-"""Hardening (issue 10 §2): oversized and explosive inputs are refused with bounded memory.
+"""Hardening: oversized and explosive inputs are refused with bounded memory.
 
 Each case runs in a fresh Python process and its peak resident memory is taken from the kernel
 (``os.wait4`` returns the child's own ``ru_maxrss``), compared with a baseline child that imports the

@@ -1,4 +1,4 @@
-"""Hardening (issue 10 §1, §5): hostile inputs through read → normalise → validate, without Prefect.
+"""Hardening: hostile inputs through read → normalise → validate, without Prefect.
 
 tests/test_read.py already feeds each reader random bytes and random CSV text one file at a time; here
 whole *batches* of hostile sources go through every stage up to the Parquet tables, and the properties

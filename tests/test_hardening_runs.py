@@ -1,4 +1,4 @@
-"""Hardening (issue 10 §3–§6): whole CLI runs killed, run twice at once, fed a hostile corpus, audited.
+"""Hardening: whole CLI runs killed, run twice at once, fed a hostile corpus, audited.
 
 Every run here is the real command line (``python -m flows run``) in a subprocess, against one real
 Prefect server started for this module (its own PREFECT_HOME, stopped at the end), so the ~25 s

@@ -1,4 +1,4 @@
-"""What changed between versions of a list, and were devolved powers really handed over (issue 9).
+"""What changed between versions of a list, and were devolved powers really handed over.
 
 Power lists are adjusted all the time (动态调整): items are devolved (下放), cancelled (取消), renamed,
 merged and split, and reviews later check whether devolved powers were really received (回头看). This

@@ -1,4 +1,4 @@
-"""Reform checks (issue 11): the questions the 放管服 documents ask of a power list, answered per run.
+"""Reform checks: the questions the 放管服 documents ask of a power list, answered per run.
 
 Four finding kinds (``FINDINGS`` schema, CONTRACT §5) and three extra tables. Every threshold, word list
 and "which authority counts as local" lives in ``data/vocab/reform_rules.toml`` and

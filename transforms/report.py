@@ -1,4 +1,4 @@
-"""The quality report: one self-contained HTML page per run (``OUT/report.html``, issue 8).
+"""The quality report: one self-contained HTML page per run (``OUT/report.html``).
 
 Everything is computed with DuckDB over the output folder's Parquet (through the same views as
 ``OUT/views.sql``), so the page shows exactly what analysts will query, and a run of 100,000 findings
@@ -292,7 +292,7 @@ def _counts(data: RunData) -> dict[str, int]:
 
 
 def _sources(data: RunData) -> list[dict[str, Any]]:
-    """run.json's inputs, each checked against the Parquet (issue 10: counts must agree everywhere)."""
+    """run.json's inputs, each checked against the Parquet (counts must agree everywhere)."""
     items = dict(data.rows("SELECT source_id, count(*) FROM items GROUP BY ALL"))
     warned = dict(data.rows("SELECT source_id, count(*) FROM items WHERE len(warnings) > 0 GROUP BY ALL"))
     quarantined = dict(data.rows("SELECT source_id, count(*) FROM quarantine GROUP BY ALL"))
