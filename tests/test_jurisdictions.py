@@ -47,3 +47,24 @@ def test_bad_registry_rows_are_named(tmp_path: Path, body: str, expected: str) -
     extra.write_text("code,name,level,parent_code\n" + body, encoding="utf-8")
     with pytest.raises(RegistryError, match=expected):
         load_registry(extra)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # a cycle: the province under its own city (the city's parent is the province)
+        ("510000,四川省,province,510100\n", r"j\.csv:2: parent_code: '510100' \(city, .*\) is not above '510000'"),
+        ("511602,广安区,county,511602\n", r"j\.csv:2: parent_code: '511602' cannot be its own parent"),
+        ("511602001,浓洲街道,township,511602001\n", "cannot be its own parent"),
+        ("511603,前锋区,county,511602\n", r"j\.csv:2: parent_code: '511602' \(county, .*\) is not above '511603'"),
+        ("000000,全国,county,510000\n", r"j\.csv:2: code: 000000 is the national level and cannot be redefined"),
+        ("000000,全国,national,\n", "cannot be redefined"),
+    ],
+    ids=["cycle", "self-parent", "self-parent-new", "same-level-parent", "national-as-county", "national-again"],
+)
+def test_registry_chains_cannot_loop_or_redefine_the_nation(tmp_path: Path, body: str, expected: str) -> None:
+    """A cycle or a self-parent made self-links (510000→510000); each is refused with file, line and code."""
+    extra = tmp_path / "j.csv"
+    extra.write_text("code,name,level,parent_code\n" + body, encoding="utf-8")
+    with pytest.raises(RegistryError, match=expected):
+        load_registry(extra)

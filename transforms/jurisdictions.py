@@ -74,7 +74,8 @@ class Registry:
         return NATIONAL
 
 
-def _read_rows(path: Path) -> dict[str, Jurisdiction]:
+def _read_rows(path: Path) -> dict[str, tuple[Jurisdiction, str]]:
+    """Rows by code, each with where it was read (``file:line``) for error messages."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             return _parse_rows(path, csv.DictReader(handle))
@@ -84,8 +85,8 @@ def _read_rows(path: Path) -> dict[str, Jurisdiction]:
         raise RegistryError(f"{path}: cannot read: {exc}") from exc
 
 
-def _parse_rows(path: Path, reader: csv.DictReader) -> dict[str, Jurisdiction]:
-    rows: dict[str, Jurisdiction] = {}
+def _parse_rows(path: Path, reader: csv.DictReader) -> dict[str, tuple[Jurisdiction, str]]:
+    rows: dict[str, tuple[Jurisdiction, str]] = {}
     missing = {"code", "name", "level"} - set(reader.fieldnames or [])
     if missing:
         raise RegistryError(f"{path}: missing column(s) {sorted(missing)}")
@@ -101,19 +102,39 @@ def _parse_rows(path: Path, reader: csv.DictReader) -> dict[str, Jurisdiction]:
                 raise RegistryError(f"{path}:{line_no}: {column}: {value!r} is not a code (letters, digits, _ -)")
         if level not in LEVELS:
             raise RegistryError(f"{path}:{line_no}: level: '{level}' is not one of {LEVELS}")
-        rows[code] = Jurisdiction(code, (row.get("name") or "").strip(), level, parent)
+        if parent == code:
+            raise RegistryError(f"{path}:{line_no}: parent_code: '{code}' cannot be its own parent")
+        rows[code] = (Jurisdiction(code, (row.get("name") or "").strip(), level, parent), f"{path}:{line_no}")
     return rows
 
 
 def load_registry(extra: Path | None = None, bundled: Path = BUNDLED_REGISTRY) -> Registry:
-    """The bundled registry, extended/overridden by ``extra`` (a manifest's jurisdictions.csv)."""
+    """The bundled registry, extended/overridden by ``extra`` (a manifest's jurisdictions.csv).
+
+    Every parent must exist and stand at a level above its child (so no chain can loop: a cycle such as
+    510000 → 510100 → 510000 would link a list to itself), and ``000000`` is the national level, which
+    no file may redefine.
+    """
     rows = {NATIONAL: Jurisdiction(NATIONAL, "全国", "national", None)}
-    for code, row in _read_rows(bundled).items():
+    where = {NATIONAL: "the national level"}
+    for code, (row, at) in _read_rows(bundled).items():
         parent = row.parent_code or (NATIONAL if row.level == "province" else None)
-        rows[code] = Jurisdiction(code, row.name, row.level, parent)
+        rows[code], where[code] = Jurisdiction(code, row.name, row.level, parent), at
     if extra is not None:
-        rows.update(_read_rows(extra))
+        for code, (row, at) in _read_rows(extra).items():
+            if code == NATIONAL:
+                raise RegistryError(f"{at}: code: {NATIONAL} is the national level and cannot be redefined")
+            rows[code], where[code] = row, at
+    rank = {level: i for i, level in enumerate(LEVELS)}
     for code, row in rows.items():
-        if row.parent_code is not None and row.parent_code not in rows:
-            raise RegistryError(f"parent_code: '{row.parent_code}' of '{code}' is not in the registry")
+        if row.parent_code is None:
+            continue
+        parent = rows.get(row.parent_code)
+        if parent is None:
+            raise RegistryError(f"{where[code]}: parent_code: '{row.parent_code}' of '{code}' is not in the registry")
+        if rank[parent.level] >= rank[row.level]:
+            raise RegistryError(
+                f"{where[code]}: parent_code: '{row.parent_code}' ({parent.level}, {where[row.parent_code]}) is not "
+                f"above '{code}' ({row.level}); a parent must be of a higher level, so that no chain loops"
+            )
     return Registry(rows)
