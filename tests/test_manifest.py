@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,33 @@ def test_manifest_level_errors(tmp_path: Path, text: str, expected: str) -> None
 def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="manifest not found"):
         load_manifest(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda tmp: Path("/dev/zero"), "/dev/zero is a character device, not a regular file"),
+        (lambda tmp: (os.mkfifo(tmp / "pipe.csv"), tmp / "pipe.csv")[1], "is a named pipe (FIFO), not a regular file"),
+        (lambda tmp: tmp / "lists", "is a folder, not a regular file"),
+    ],
+    ids=["device", "fifo", "folder"],
+)
+def test_a_path_that_is_no_regular_file_says_what_it_is(tmp_path: Path, make, expected: str) -> None:
+    """Reported as "file not found" before; reading /dev/zero or a FIFO would never end."""
+    path = write(tmp_path, "")
+    target = make(tmp_path)
+    path.write_text(f'[[source]]\nid = "x"\njurisdiction = "511602"\npath = "{target}"\n', encoding="utf-8")
+    manifest = load_manifest(path)
+    (message,) = manifest.source_errors.values()
+    assert expected in message and "file not found" not in message
+
+
+def test_a_manifest_or_registry_that_is_no_regular_file_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "sources.toml")
+    with pytest.raises(ManifestError, match=r"manifest: .* is a named pipe \(FIFO\)"):
+        load_manifest(tmp_path / "sources.toml")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    path = write(sub, '[run]\njurisdictions = "/dev/zero"\n')
+    with pytest.raises(ManifestError, match=r"\[run\].jurisdictions: /dev/zero is a character device"):
+        load_manifest(path)

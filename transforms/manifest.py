@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,30 @@ DEFAULT_MATCH_THRESHOLD = 0.86
 DEFAULT_MAX_ERROR_SHARE = 0.2
 _SOURCE_ID = re.compile(r"^[a-z0-9._-]+$")
 _EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json", ".jsonl": "jsonl"}
+
+
+def not_a_list_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (missing, a folder, a device, a FIFO, a socket), or None.
+
+    Checked before opening: ``/dev/zero`` would be read forever and a FIFO would block the run.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"file not found: {path}"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    for test, kind in kinds:
+        if test(mode):
+            return f"{path} is {kind}, not a regular file"
+    return None
 
 
 class ManifestError(Exception):
@@ -158,6 +183,8 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
     its lists can be moved together.
     """
     path = Path(path).resolve()
+    if path.exists() and (problem := not_a_list_file(path)) is not None:
+        raise ManifestError(f"manifest: {problem}")
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -184,8 +211,8 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
     jurisdictions = None
     if "jurisdictions" in run:
         jurisdictions = (path.parent / run["jurisdictions"]).resolve()
-        if not jurisdictions.is_file():
-            raise ManifestError(f"[run].jurisdictions: file not found: {jurisdictions}")
+        if (problem := not_a_list_file(jurisdictions)) is not None:
+            raise ManifestError(f"[run].jurisdictions: {problem}")
 
     raw_sources = doc.get("source", [])
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -241,8 +268,8 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
     path = url = None
     if "path" in entry:
         path = (base / entry["path"]).resolve()
-        if not path.is_file():
-            raise ValueError(f"path: file not found: {path}")
+        if (problem := not_a_list_file(path)) is not None:
+            raise ValueError(f"path: {problem}")
         name_for_format = path.name
     else:
         url = entry["url"]
