@@ -9,7 +9,9 @@ Arrow and the flows, and this process never imports the server package. Like Pre
 stopped at exit, after Prefect's own exit hooks have sent the last logs.
 
 A configured API (``PREFECT_API_URL`` in the environment, a profile or a test harness) is used as
-is; nothing is started then.
+is; nothing is started then. The launch copies Prefect's private command and settings, so it is used
+only with the Prefect version it was written for (``LAUNCH_WRITTEN_FOR``); with any other version the
+CLI leaves the start to Prefect's own ephemeral mode (slower, but always right for that version).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib.metadata
 import importlib.util
 import os
 import signal
@@ -30,6 +33,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+#: The Prefect release whose ``SubprocessASGIServer`` command and environment ``_launch`` copies.
+LAUNCH_WRITTEN_FOR = "3.9.1"
 
 
 @dataclass
@@ -125,8 +131,8 @@ def temporary_api() -> Iterator[TemporaryApi | None]:
     Yields None when an API is already configured. Call ``wait()`` before the first flow call; the
     server itself is stopped at exit (see the module docstring).
     """
-    if os.environ.get("PREFECT_API_URL"):
-        yield None
+    if os.environ.get("PREFECT_API_URL") or importlib.metadata.version("prefect") != LAUNCH_WRITTEN_FOR:
+        yield None  # a configured API; or a Prefect whose private launch this module does not know
         return
     port = _free_port()
     process = _launch(port)  # first: loading Prefect's settings below takes ~1 s

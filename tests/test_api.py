@@ -43,3 +43,25 @@ def test_cli_without_an_api_runs_on_a_temporary_server_its_workers_report_to(tmp
     # and the server is gone: nothing answers on its port
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(started.group(1)))) != 0
+
+
+def test_the_temporary_api_is_only_launched_for_the_prefect_it_was_written_for(monkeypatch) -> None:
+    """Its launch copies Prefect's private command: with another Prefect version nothing is started and
+    the run is left to Prefect's own ephemeral server; with this one a server is launched (and stopped)."""
+    import importlib.metadata
+
+    from flows import api
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert importlib.metadata.version("prefect") == api.LAUNCH_WRITTEN_FOR, "pin and launch disagree"
+    launched: list[int] = []
+    real_launch = api._launch
+    monkeypatch.setattr(api, "_launch", lambda port: launched.append(port) or real_launch(port))
+    monkeypatch.setattr(api, "LAUNCH_WRITTEN_FOR", "0.0.0")
+    with api.temporary_api() as started:
+        assert started is None
+    assert launched == []
+    monkeypatch.setattr(api, "LAUNCH_WRITTEN_FOR", importlib.metadata.version("prefect"))
+    with api.temporary_api() as started:
+        assert started is not None and launched
+        started.stop()

@@ -252,3 +252,36 @@ def test_a_download_over_the_size_cap_is_stopped(baseline: float, endless_server
     )
     print(f"download {path}: peak {rss:.0f} MB, baseline {baseline:.0f} MB")
     assert rss < baseline + 2 * cap / MB + 64
+
+
+def test_an_entity_bomb_in_a_workbook_is_refused_not_expanded() -> None:
+    """Billion laughs in a sheet: openpyxl parses with defusedxml (installed with the project), so the
+    entities are refused instead of expanded; the xlsx fast path already hands any DOCTYPE to openpyxl."""
+    import io
+    import zipfile
+
+    import openpyxl.xml
+    from openpyxl import Workbook
+
+    from transforms.read import SourceReadError, read_rows
+
+    assert openpyxl.xml.DEFUSEDXML, "defusedxml is not installed: openpyxl would expand entities"
+    wb = Workbook()
+    wb.active.append(["事项名称", "权力类型"])
+    wb.active.append(["LAUGHS", "行政许可"])
+    plain = io.BytesIO()
+    wb.save(plain)
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    sheet = "xl/worksheets/sheet1.xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == sheet:
+                assert b"LAUGHS" in data
+                data = f'<?xml version="1.0"?><!DOCTYPE worksheet [{laughs}]>'.encode() + data.replace(
+                    b"LAUGHS", b"&l9;"
+                )
+            dst.writestr(item, data)
+    with pytest.raises(SourceReadError):
+        read_rows(out.getvalue(), source_id="t", fmt="xlsx")
