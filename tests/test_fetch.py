@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import REPO
 from transforms.fetch import (
     Fetched,
+    FetchError,
     FetchHTTPError,
     FetchTimeout,
     FetchTooLarge,
@@ -43,6 +44,10 @@ class Route:
     hang_s: float = 0.0  # wait this long before answering
     declared_length: int | None = None  # Content-Length to send (None: the true length; -1: omit)
     etag: bool = True
+    drip_s: float = 0.0  # send the response a byte at a time, this many seconds apart
+    drip_headers: bool = False  # …its status line and headers too, not only the body
+    encoding: str | None = None  # Content-Encoding sent with the body as given (already compressed)
+    location: str | None = None  # answer 302 to this Location
     requests: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -69,6 +74,14 @@ class Server:
                 if len(route.requests) <= route.fail_first:
                     self.send_error(500, "Internal Server Error")
                     return
+                if route.location is not None:
+                    self.send_response(302)
+                    self.send_header("Location", route.location)
+                    self.end_headers()
+                    return
+                if route.drip_s:
+                    self._drip(route)
+                    return
                 if route.status != 200:
                     self.send_error(route.status)
                     return
@@ -80,6 +93,8 @@ class Server:
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/csv; charset=utf-8")
+                if route.encoding:
+                    self.send_header("Content-Encoding", route.encoding)
                 if route.etag:
                     self.send_header("ETag", tag)
                     self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
@@ -89,6 +104,19 @@ class Server:
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(route.body)
+                self.close_connection = True
+
+            def _drip(self, route: Route) -> None:
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(route.body)}\r\n\r\n".encode()
+                sent = b"" if route.drip_headers else head
+                self.wfile.write(sent)
+                self.wfile.flush()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    for byte in (head[len(sent) :] + route.body)[:2000]:
+                        if server.stop.wait(route.drip_s):
+                            break
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
                 self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -143,7 +171,7 @@ def test_unchanged_body_with_etag_is_not_modified_and_changed_body_is_fetched(se
 def test_hang_times_out(server: Server) -> None:
     server.routes["/hang.csv"] = Route(body=b"x", hang_s=10)
     start = time.monotonic()
-    with pytest.raises(FetchTimeout, match=r"no response within 0\.5 s") as info:
+    with pytest.raises(FetchTimeout, match=r"within 0\.5 s") as info:
         fetch(server.url("/hang.csv"), timeout=0.5)
     assert time.monotonic() - start < 5
     assert info.value.transient
@@ -297,3 +325,49 @@ def test_flow_reingests_changed_body_and_reuses_unchanged(prefect_api, server: S
     (source_failed,) = [f for f in findings if f["kind"] == "source_failed"]
     assert source_failed["severity"] == "error" and "web-512000" in source_failed["message"]
     assert "HTTP 500" in source_failed["message"]
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body-drip", "header-drip"])
+def test_a_server_dripping_a_byte_a_second_is_stopped_at_the_deadline(server: Server, headers: bool) -> None:
+    """The whole download's deadline holds whatever the chunking: it held 40 s (body) / 17 s (headers) at 3 s."""
+    server.routes["/drip.csv"] = Route(body=b"a,b\n" * 500, drip_s=0.2, drip_headers=headers)
+    start = time.monotonic()
+    with pytest.raises(FetchTimeout, match=r"within 1 s") as info:
+        fetch(server.url("/drip.csv"), timeout=1)
+    assert time.monotonic() - start < 2.5
+    assert info.value.transient
+
+
+def test_a_gzip_bomb_stops_at_the_cap_without_inflating_past_it(server: Server) -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = gzip.compress(b"0" * (256 * 1024 * 1024), compresslevel=9)  # 256 MiB in ~250 kB
+    assert len(bomb) < 1024 * 1024
+    server.routes["/bomb.csv"] = Route(body=bomb, encoding="gzip")
+    cap = 8 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchTooLarge, match="exceeds the cap"):
+            fetch(server.url("/bomb.csv"), max_bytes=cap)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < cap + 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a {cap / 2**20:.0f} MiB cap"
+
+
+def test_a_gzip_body_is_inflated_exactly(server: Server) -> None:
+    import gzip
+
+    body = "事项名称,权力类型\n食品经营许可,行政许可\n".encode() * 2000
+    server.routes["/list.csv"] = Route(body=gzip.compress(body), encoding="gzip")
+    result = fetch(server.url("/list.csv"))
+    assert isinstance(result, Fetched) and bytes(result.data) == body
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_a_redirect_to_a_file_url_is_refused_at_once(server: Server) -> None:
+    server.routes["/moved.csv"] = Route(location="file:///etc/passwd")
+    with pytest.raises(FetchError, match="not http") as info:
+        fetch(server.url("/moved.csv"))
+    assert not info.value.transient, "retrying a redirect to file:// cannot help"
