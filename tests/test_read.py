@@ -442,7 +442,7 @@ def test_zip_bomb_by_size_is_refused() -> None:
     [
         (b"PK\x03\x04garbage", "broken zip archive"),
         (_zip({"hello.txt": b"hi"}), "not a readable xlsx workbook"),
-        (b"<html><table><tr><td>x</td></tr></table></html>", "HTML/XML text, not an Excel file"),
+        (b"<html><table><tr><td>x</td></tr></table></html>", "this is an HTML page, not a xlsx file"),
         ("事项名称\n许可\n".encode(), "neither a zip"),
     ],
 )
@@ -1020,3 +1020,18 @@ def test_records_table_equals_the_record_by_record_reference(elements: list) -> 
         assert all(not isinstance(e, dict) for e in elements) and all(e is None for e in elements)
         return
     assert repr(table) == repr(_reference_records_table(records))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_an_html_page_is_named_as_such(fmt: str) -> None:
+    """A portal's error or login page served with status 200 as the list: said so, with its title."""
+    page = "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>页面不存在 - 四川政务服务网</title></head>"
+    with pytest.raises(
+        SourceReadError, match=r"this is an HTML page, not a .* its title: '页面不存在 - 四川政务服务网'"
+    ):
+        read_rows((page + "<body>404</body></html>").encode(), source_id="s", fmt=fmt)
+
+
+def test_a_csv_mentioning_html_is_still_a_csv() -> None:
+    frame, _ = read_rows("事项名称,备注\n<html>标签说明,无\n".encode(), source_id="s", fmt="csv")
+    assert len(frame) == 1

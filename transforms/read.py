@@ -120,6 +120,11 @@ def read_rows(
     Any failure to read the source as a whole is a :class:`SourceReadError`, whatever its cause, so that
     one bad file never stops the other sources.
     """
+    if (page := html_page_title(data)) is not None:
+        raise SourceReadError(
+            f"this is an HTML page, not a {fmt} file (as a portal returns for an error, a login or a moved "
+            f"file; its title: {page!r}); download the list itself or point url/path at it"
+        )
     try:
         with _gc_paused():
             return _read(
@@ -141,6 +146,33 @@ def read_rows(
         raise SourceReadError(f"{fmt}: out of memory while reading ({len(data):,} bytes)") from exc
     except Exception as exc:
         raise SourceReadError(f"{fmt}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S
+)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+def html_page_title(data: bytes) -> str | None:
+    """The title ('' when none) of ``data`` if it is an HTML page, else None.
+
+    Portals answer a moved list, a login wall or an error with an HTML page and status 200; read as a
+    CSV it only failed later with "no header with an item-name column", which hid the cause.
+    """
+    head = data[:65536]
+    if not _HTML_START.match(head):
+        return None
+    title = _HTML_TITLE.search(head)
+    if title is None:
+        return ""
+    raw = title.group(1)
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return " ".join(raw.decode(codec).split())[:120]
+        except UnicodeDecodeError:
+            continue
+    return ""
 
 
 def read_source_file(path: Path | str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
