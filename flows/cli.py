@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace, api: TemporaryApi | None) -> int:
         api.wait()
     started = dt.datetime.now(dt.UTC)
     state = powerlists_run(
-        manifest=str(Path(args.manifest).resolve()),
+        manifest=os.path.abspath(args.manifest),  # not resolved: a symlink inside --out must be seen as one
         out=str(out),
         match_threshold=args.match_threshold,
         max_error_share=args.max_error_share,

@@ -622,7 +622,7 @@ def _run(
             probe = load_manifest(manifest)
             registry = load_registry(probe.jurisdictions)
             spec = load_manifest(manifest, known_jurisdictions=registry.codes())
-        inputs = [spec.path, *(s.path for s in spec.sources if s.path is not None)]
+        inputs = [Path(manifest), spec.path, *(s.path for s in spec.sources if s.path is not None)]
         check_output_folder(out_path, protected=[*inputs, *([spec.jurisdictions] if spec.jurisdictions else [])])
         threshold = match_threshold if match_threshold is not None else spec.match_threshold
         error_share = max_error_share if max_error_share is not None else spec.max_error_share

@@ -129,6 +129,20 @@ def test_refusals_end_in_a_refused_state_not_a_traceback(
     assert "Refused" in done.stdout + done.stderr  # the flow run's final state, as the Prefect UI shows it
 
 
+def test_a_manifest_linked_from_inside_the_output_is_not_deleted_with_it(
+    prefect_env: dict[str, str],  # noqa: F811
+    earlier: Path,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    copy_output(earlier, out)
+    link = out / "sources.toml"
+    link.symlink_to(SAMPLE_MANIFEST)
+    done = powerlists("run", "--manifest", str(link), "--out", str(out), env=prefect_env)
+    assert_one_clean_line(done, 2, "holds an input of this run")
+    assert link.is_symlink() and SAMPLE_MANIFEST.is_file()
+
+
 def test_a_failed_source_exits_1_with_the_summary_and_no_traceback(
     prefect_env: dict[str, str],  # noqa: F811
     tmp_path: Path,

@@ -688,6 +688,17 @@ def test_output_folder_may_be_new_empty_or_an_earlier_output_but_never_hold_inpu
         check_output_folder(earlier, protected=[earlier / "lists" / "a.csv"])
 
 
+def test_an_input_reached_through_a_symlink_inside_the_output_is_protected(tmp_path: Path) -> None:
+    """The link lives in OUT and goes with it, although the file it points to is elsewhere."""
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "run.json").write_text(json.dumps({"powerlists_version": "0.1.0"}))
+    (tmp_path / "sources.toml").write_text("[run]\n")
+    (earlier / "sources.toml").symlink_to(tmp_path / "sources.toml")
+    with pytest.raises(UnsafeOutput, match="holds an input"):
+        check_output_folder(earlier, protected=[earlier / "sources.toml"])
+
+
 # ---- the swap -------------------------------------------------------------------------------------------------
 
 

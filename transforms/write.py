@@ -94,10 +94,14 @@ def check_output_folder(out: Path, protected: Iterable[Path] = ()) -> None:
             f"--out {out}: the folder exists, is not empty and is not a powerlists output (no run.json of "
             "powerlists); a run replaces its output folder as a whole, so give a new or empty folder"
         )
-    for path in protected:
-        path = Path(path).resolve()
-        if path == out or out in path.parents:
-            raise UnsafeOutput(f"--out {out}: holds an input of this run ({path}), which replacing it would delete")
+    for given in protected:
+        # as given and as resolved: a manifest reached through a symlink inside OUT is deleted with OUT
+        # although the file it points to lives elsewhere
+        for path in dict.fromkeys((Path(os.path.abspath(given)), Path(given).resolve())):
+            if path == out or out in path.parents:
+                raise UnsafeOutput(
+                    f"--out {out}: holds an input of this run ({given}), which replacing it would delete"
+                )
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
