@@ -3,9 +3,9 @@
 A scheduled run over a hundred portals mostly sees the same bytes as yesterday. Two caches, both in
 ``OUT/.cache`` and carried into the staging folder so they survive the atomic swap:
 
-``sources/<key>.pkl``
-    a source's validated rows (its items and quarantine rows, per-expectation failure counts and
-    read info). The key hashes the file's sha256, the source's read options (id, jurisdiction,
+``sources/<key>.items.arrow``, ``<key>.quarantine.arrow``, ``<key>.json``
+    a source's validated rows (its items and quarantine rows as Arrow IPC; per-expectation failure
+    counts and read info as JSON). The key hashes the file's sha256, the source's read options (id, jurisdiction,
     format, encoding, sheet, header row, column overrides, published date), its registry entry and
     the *code version*. A hit skips reading, normalising and Great Expectations for that source.
 ``match/<key>.arrow``
@@ -17,17 +17,24 @@ versions of the libraries that shape the rows, so any change to how rows are rea
 validated or matched invalidates every entry: a stale cache can cost time, never correctness.
 Only entries used by a run are carried into its output, so the cache does not grow without bound.
 
-The source cache is pickled (pandas frames with dict/list cells do not round-trip exactly through
-Parquet, and byte-identical outputs need exact frames); it is written and read only by this
-pipeline inside its own output folder, which must be as trusted as the code.
+Nothing in the cache can run code: it is data only (Arrow IPC and JSON, never pickle), because anyone
+who can write a shared output folder could otherwise make the next scheduled run execute what they
+wrote. Byte-identical outputs need the frames back exactly as they were, so each column is stored in
+an Arrow type chosen for what its cells hold (text, lists of text, text → text maps, dates, numbers)
+with the column's dtype and its kind of missing value (None or NaN) in the schema metadata; a column
+holding anything else is not cached (the source is simply recomputed next time). Every file carries
+``CACHE_FORMAT``, which is also part of the keys; an entry that does not parse, or is of another
+format, is a miss, logged.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
+import json
+import logging
 import os
-import pickle
 import platform
 import shutil
 import uuid
@@ -45,6 +52,10 @@ from transforms.jurisdictions import Registry
 from transforms.manifest import SourceSpec
 
 CACHE_DIR = ".cache"
+#: Version of the cache's file layout; part of every key, so entries of another layout are never read.
+CACHE_FORMAT = 2
+_COLUMNS_META = b"powerlists.columns"
+_log = logging.getLogger("powerlists.cache")
 _REPO = Path(__file__).resolve().parent.parent
 _CODE_GLOBS = ("transforms/*.py", "flows/*.py", "data/vocab/*", "expectations/*")
 _LIBRARIES = ("pandas", "pyarrow", "great-expectations", "rapidfuzz", "opencc", "openpyxl", "xlrd")
@@ -109,7 +120,8 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry) -> str:
         sorted(spec.columns.items()),
         spec.published.isoformat() if spec.published else None,
     )
-    return _digest("source", code_version(), sha256, options, registry_entry(registry, spec.jurisdiction))[:32]
+    entry = registry_entry(registry, spec.jurisdiction)
+    return _digest("source", CACHE_FORMAT, code_version(), sha256, options, entry)[:32]
 
 
 def _stable_text(value: object) -> str:
@@ -146,7 +158,112 @@ def _column_hashes(series: pd.Series) -> np.ndarray:
 
 def match_key(items: pd.DataFrame, registry_fp: str, threshold: float) -> str:
     """Same province + national items, registry, threshold and code → same links."""
-    return _digest("match", code_version(), registry_fp, float(threshold), frame_digest(items))[:32]
+    return _digest("match", CACHE_FORMAT, code_version(), registry_fp, float(threshold), frame_digest(items))[:32]
+
+
+class Uncacheable(ValueError):
+    """A frame or value the data-only cache cannot store exactly (the source is recomputed next time)."""
+
+
+def _null_kind(nulls: pd.Series) -> str | None:
+    kinds = {"none" if v is None else "nan" if isinstance(v, float) else type(v).__name__ for v in nulls}
+    if len(kinds) > 1 or not kinds <= {"none", "nan"}:
+        raise Uncacheable(f"missing values of several kinds: {sorted(kinds)}")
+    return next(iter(kinds), None)
+
+
+def _is_text_map(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    )
+
+
+def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
+    """An Arrow array for one column and what it takes to rebuild the exact pandas column."""
+    meta: dict[str, Any] = {"dtype": str(series.dtype)}
+    if series.dtype != object:
+        meta["kind"] = "native"
+        return pa.Array.from_pandas(series), meta
+    missing = series.isna().to_numpy()
+    meta["null"] = _null_kind(series[missing])
+    present = series[~missing]
+    types = set(map(type, present))
+    cells = series.to_numpy()  # from_pandas: None and NaN both become nulls (meta["null"] says which)
+    if types <= {str}:
+        meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
+    elif types == {list} and all(isinstance(x, str) for v in present for x in v):
+        meta["kind"], array = "text_list", pa.array(cells, pa.list_(pa.large_string()), from_pandas=True)
+    elif types == {dict} and all(map(_is_text_map, present)):
+        meta["kind"] = "text_map"
+        pairs = [None if m else list(v.items()) for v, m in zip(cells, missing, strict=True)]
+        array = pa.array(pairs, pa.map_(pa.large_string(), pa.large_string()))
+    elif types == {dt.date}:
+        meta["kind"], array = "date", pa.array(cells, pa.date32(), from_pandas=True)
+    else:
+        raise Uncacheable(f"cells of types {sorted(t.__name__ for t in types)}")
+    return array, meta
+
+
+def _decode_column(array: pa.ChunkedArray, meta: dict[str, Any]) -> pd.Series:
+    if meta["kind"] == "native":
+        return array.to_pandas().astype(meta["dtype"])
+    cells = array.to_pylist() if meta["kind"] != "text" else array.to_numpy(zero_copy_only=False).tolist()
+    if meta["kind"] == "text_map":
+        cells = [None if c is None else dict(c) for c in cells]
+    if meta["null"] == "nan":
+        cells = [np.nan if c is None else c for c in cells]
+    return pd.Series(cells, dtype=object)
+
+
+def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A frame as an Arrow table that ``frame_from_arrow`` turns back into an equal frame: same columns,
+    dtypes, cell types (None vs NaN included) and index. Raises :class:`Uncacheable` otherwise."""
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
+        raise Uncacheable("the frame's index is not 0..n-1")
+    if not all(isinstance(c, str) for c in frame.columns) or frame.columns.has_duplicates:
+        raise Uncacheable("column names are not distinct text")
+    arrays, metas = [], []
+    for name in frame.columns:
+        array, meta = _encode_column(frame[name])
+        arrays.append(array)
+        metas.append(meta)
+    table = pa.Table.from_arrays(arrays, names=list(frame.columns)) if arrays else pa.table({})
+    header = {"format": CACHE_FORMAT, "rows": len(frame), "columns": metas}
+    return table.replace_schema_metadata({_COLUMNS_META: json.dumps(header).encode()})
+
+
+def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
+    header = json.loads((table.schema.metadata or {})[_COLUMNS_META])
+    if header.get("format") != CACHE_FORMAT:
+        raise Uncacheable(f"cache format {header.get('format')!r}, expected {CACHE_FORMAT}")
+    columns = {
+        name: _decode_column(table.column(name), meta)
+        for name, meta in zip(table.column_names, header["columns"], strict=True)
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(header["rows"]))
+
+
+def _exact_json(value: object) -> bytes:
+    """JSON that loads back equal to ``value`` (no tuples turned lists, no NaN), else Uncacheable."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise Uncacheable(f"not JSON data: {exc}") from exc
+    if json.loads(text) != value:
+        raise Uncacheable("does not survive JSON unchanged")
+    return text.encode("utf-8")
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    """One record batch (a frame's chunks combined: sliced chunks would each carry whole buffers), zstd."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_table(table.combine_chunks())
+    return sink.getvalue().to_pybytes()
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
 
 
 class RunCache:
@@ -185,31 +302,52 @@ class RunCache:
         tmp.replace(target)
 
     def get_source(self, key: str) -> ValidatedSource | None:
-        path = self._find("sources", f"{key}.pkl")
-        if path is None:
+        paths = [self._find("sources", f"{key}.{part}") for part in ("json", "items.arrow", "quarantine.arrow")]
+        if any(p is None for p in paths):
             return None
+        meta_path, items_path, quarantine_path = paths
         try:
-            value = pickle.loads(path.read_bytes())
-        except Exception:  # a damaged entry is a miss, not a failed run
-            path.unlink(missing_ok=True)
+            meta = json.loads(meta_path.read_bytes())
+            if meta.get("format") != CACHE_FORMAT:
+                raise Uncacheable(f"cache format {meta.get('format')!r}, expected {CACHE_FORMAT}")
+            return ValidatedSource(
+                items=frame_from_arrow(_read_ipc(items_path)),
+                quarantine=frame_from_arrow(_read_ipc(quarantine_path)),
+                rows_read=int(meta["rows_read"]),
+                expectations=meta["expectations"],
+                info=meta["info"],
+            )
+        except (ValueError, KeyError, TypeError, OSError, pa.ArrowException) as exc:  # a miss, not a failed run
+            _log.warning("cache entry sources/%s unreadable, recomputed: %s", key, exc)
+            for path in paths:
+                path.unlink(missing_ok=True)
             return None
-        return value if isinstance(value, ValidatedSource) else None
 
     def put_source(self, key: str, value: ValidatedSource) -> None:
-        self._write("sources", f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        """Store a source's rows; one the data-only cache cannot hold exactly is left out (logged)."""
+        try:
+            meta = {"format": CACHE_FORMAT, "rows_read": value.rows_read}
+            parts = {
+                "items.arrow": _ipc_bytes(frame_to_arrow(value.items)),
+                "quarantine.arrow": _ipc_bytes(frame_to_arrow(value.quarantine)),
+                "json": _exact_json({**meta, "expectations": value.expectations, "info": value.info}),
+            }
+        except Uncacheable as exc:
+            _log.warning("source cache: %s not cached: %s", key, exc)
+            return
+        for part, data in parts.items():  # the JSON last: an entry is complete once it exists
+            self._write("sources", f"{key}.{part}", data)
 
     def get_links(self, key: str) -> pa.Table | None:
         path = self._find("match", f"{key}.arrow")
         if path is None:
             return None
         try:
-            return pa.ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
-        except (pa.ArrowInvalid, OSError):
+            return _read_ipc(path)
+        except (pa.ArrowException, OSError) as exc:
+            _log.warning("cache entry match/%s unreadable, recomputed: %s", key, exc)
             path.unlink(missing_ok=True)
             return None
 
     def put_links(self, key: str, table: pa.Table) -> None:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        self._write("match", f"{key}.arrow", sink.getvalue().to_pybytes())
+        self._write("match", f"{key}.arrow", _ipc_bytes(table))

@@ -80,8 +80,80 @@ def test_second_run_reads_nothing_again_and_changed_input_is_redone(prefect_api,
     for key in ("errors", "warnings", "expectations"):
         assert third["validation"][key] == scratch["validation"][key], key
 
-    cached = sorted(p.name for p in (out / ".cache" / "sources").iterdir())
+    cached = {p.name.split(".")[0] for p in (out / ".cache" / "sources").iterdir()}
     assert len(cached) == len(third["inputs"]), "entries no source uses any more are not carried over"
+
+
+EVIL = """import os, pickle
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {marker}",))
+open({path!r}, "wb").write(pickle.dumps(Evil()))
+"""
+
+
+@pytest.mark.slow
+def test_nothing_in_the_cache_can_run_code_and_a_bad_entry_is_a_logged_miss(
+    prefect_api, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The keys are published in run.json; whoever can write OUT could plant an entry for the next run."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    first = _run(SAMPLE_MANIFEST, out)
+    first_bytes = _parquet(out)
+    marker = tmp_path / "code-ran"
+    sources = out / ".cache" / "sources"
+    keys = [i["cache_key"] for i in first["inputs"] if i.get("cache_key")]
+    assert keys and all((sources / f"{k}.json").is_file() for k in keys)
+    victim, *others = keys
+    for key in keys:  # a pickle where the old cache looked, for every key
+        code = EVIL.format(marker=marker, path=str(sources / f"{key}.pkl"))
+        subprocess.run([sys.executable, "-c", code], check=True)
+    # and every file of one entry replaced by that pickle: data the cache does parse
+    for part in ("json", "items.arrow", "quarantine.arrow"):
+        shutil.copyfile(sources / f"{victim}.pkl", sources / f"{victim}.{part}")
+
+    with caplog.at_level("WARNING", logger="powerlists.cache"):
+        second = _run(SAMPLE_MANIFEST, out)
+    assert not marker.exists(), "a planted pickle ran"
+    cached = {i["cache_key"]: i["cached"] for i in second["inputs"] if i.get("cache_key")}
+    assert cached[victim] is False and all(cached[k] for k in others), cached
+    assert any(victim in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records)
+    assert _parquet(out) == first_bytes
+
+
+def test_the_cache_gives_frames_back_exactly() -> None:
+    """Every kind of column the validated rows hold, with None and NaN kept apart."""
+    import numpy as np
+    import pyarrow as pa
+
+    from flows.incremental import Uncacheable, _ipc_bytes, frame_from_arrow, frame_to_arrow
+
+    frame = pd.DataFrame(
+        {
+            "text": ["a", None, "丙"],
+            "text_nan": ["a", np.nan, "c"],
+            "warnings": [[], ["x: y"], ["甲", "乙"]],
+            "raw": [{"事项名称": "许可", "x": None}, {}, {"a": "b"}],
+            "published": [dt.date(2024, 1, 2), None, dt.date(2023, 5, 6)],
+            "row_no": np.array([2, 3, 4], dtype="int64"),
+            "flag": [True, False, True],
+            "code": pd.Series(["510000", "000000", "510100"], dtype="str"),
+            "empty": [None, None, None],
+        }
+    )
+    table = pa.ipc.open_file(pa.BufferReader(_ipc_bytes(frame_to_arrow(frame)))).read_all()
+    back = frame_from_arrow(table)
+    assert list(back.dtypes) == list(frame.dtypes)
+    for column in frame.columns:
+        for old, new in zip(frame[column].tolist(), back[column].tolist(), strict=True):
+            assert type(old) is type(new) and (old == new or (old != old and new != new)), (column, old, new)
+    with pytest.raises(Uncacheable):
+        frame_to_arrow(pd.DataFrame({"mixed": ["a", 1]}))
+    with pytest.raises(Uncacheable):
+        frame_to_arrow(pd.DataFrame({"a": ["x", "y"]}, index=[3, 4]))
 
 
 def test_cache_keys_follow_bytes_options_and_registry() -> None:
