@@ -4,7 +4,7 @@ A script, not a test: it prints one table and writes ``bench/results/*.json``; i
 
 What it does, and why each choice:
 
-* **Data** — synthetic trees from ``transforms.generate.generate_tree`` (real names, realistic noise,
+* **Data** — synthetic trees from ``synthetic.generate.generate_tree`` (real names, realistic noise,
   ground truth), cached under ``bench/data/<scale>/`` (gitignored) with the arguments in
   ``params.json``, so reruns do not pay the generation again. Scales (one list per jurisdiction):
 
@@ -22,14 +22,14 @@ What it does, and why each choice:
   ``os.wait4`` gives the run's own peak RSS (the flow process), and a sampler sums RSS over its
   whole process tree (Prefect server, Dask workers) every 0.2 s. Stage seconds come from the run's
   ``run.json``; ``read`` includes normalising (both happen in the per-source read task).
-* **Quality** — links are scored against ``truth.csv`` with ``transforms.evaluate.score_links``. Truth
+* **Quality** — links are scored against ``truth.csv`` with ``synthetic.evaluate.score_links``. Truth
   names rows by (source, sheet, row number), and so do items, which is how truth rows become item ids;
   truth rows whose row did not become an item (quarantined) are dropped and counted.
 * **Baselines** (100k, same items as the flow produced, same registry, same ancestor blocking; run in
   this process so that time ratios are measured under the same load — the machine is shared):
-  ``transforms.match.link_items`` (what the flow's match stage runs), exact-name join, rapidfuzz
+  ``transforms.link.match.link_items`` (what the flow's match stage runs), exact-name join, rapidfuzz
   ``extractOne`` (WRatio; its threshold picked by F1 against the truth on this very data, which
-  flatters it) and Splink 5 on DuckDB (``transforms.evaluate.splink_links``: link-only between child
+  flatters it) and Splink 5 on DuckDB (``synthetic.evaluate.splink_links``: link-only between child
   units and parent items, blocking on ancestor jurisdiction + power type, Jaro-Winkler on the
   normalised name at 0.95/0.88/0.80, exact main name and sub-item, Jaro-Winkler department at 0.9;
   λ from "same name_norm" at recall 0.7, u by random sampling of 1e6 pairs, m by EM; best pair per
@@ -152,7 +152,7 @@ def load_now() -> list[float]:
 
 def ensure_tree(scale: str) -> tuple[Path, dict[str, Any]]:
     """The generated tree of a scale, generated once and reused while its arguments are unchanged."""
-    from transforms.generate import generate_tree
+    from synthetic.generate import generate_tree
 
     params = {"seed": SEED, **SCALES[scale]}
     folder = DATA / scale
@@ -334,8 +334,8 @@ def truth_links(truth_csv: Path, items: pd.DataFrame) -> tuple[pd.DataFrame, int
 
 
 def score(out: Path, tree: Path) -> dict[str, Any]:
-    """Precision/recall/F1 of the run's links against the tree's truth (transforms.evaluate)."""
-    from transforms.evaluate import score_links
+    """Precision/recall/F1 of the run's links against the tree's truth (synthetic.evaluate)."""
+    from synthetic.evaluate import score_links
 
     items = read_items(out, ["item_id", "source_id", "sheet", "row_no", "jurisdiction_code", "level"])
     truth, dropped = truth_links(tree / "truth.csv", items)
@@ -354,10 +354,10 @@ def score(out: Path, tree: Path) -> dict[str, Any]:
 
 def baselines(out: Path, tree: Path, *, splink: bool) -> dict[str, Any]:
     """powerlists' matcher vs exact join, extractOne and Splink on the flow's own items (this process)."""
-    from transforms.evaluate import exact_join_links, extract_one_links, extract_one_scores, score_links, splink_links
-    from transforms.jurisdictions import load_registry
-    from transforms.manifest import load_manifest
-    from transforms.match import DEFAULT_THRESHOLD, link_items
+    from synthetic.evaluate import exact_join_links, extract_one_links, extract_one_scores, score_links, splink_links
+    from transforms.ingest.jurisdictions import load_registry
+    from transforms.ingest.manifest import load_manifest
+    from transforms.link.match import DEFAULT_THRESHOLD, link_items
 
     manifest = load_manifest(tree / "sources.toml")
     registry = load_registry(manifest.jurisdictions)

@@ -12,11 +12,11 @@ Datasets (each gives items as the pipeline would, a registry and the true links)
   its ``truth.csv``. Codes are kept (as published); ``synthetic-nocode`` strips them to test the names.
 * ``sample`` — the bundled data/sample tree and its ``truth.csv`` (when present).
 
-Methods: ``powerlists`` (``transforms.match.link_items`` at the default threshold), ``exact-join``,
+Methods: ``powerlists`` (``transforms.link.match.link_items`` at the default threshold), ``exact-join``,
 ``extractOne`` (WRatio, threshold tuned for F1 on ``synthetic``) and ``splink`` (see
-``transforms.evaluate.splink_links``; ``--no-splink`` skips it).
+``synthetic.evaluate.splink_links``; ``--no-splink`` skips it).
 
-Rows are read with ``transforms.read.read_rows`` and normalised with ``transforms.normalise.normalise``;
+Rows are read with ``transforms.ingest.read.read_rows`` and normalised with ``transforms.clean.normalise.normalise``;
 validation is the critical expectations of ``expectations/items_suite.json`` applied directly (no Great
 Expectations run, same verdicts), so quarantined rows are not items here either.
 
@@ -43,18 +43,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from transforms.evaluate import (  # noqa: E402
+from synthetic.evaluate import (  # noqa: E402
     exact_join_links,
     extract_one_links,
     extract_one_scores,
     score_links,
     splink_links,
 )
-from transforms.items import add_jurisdiction_columns, item_ids  # noqa: E402
-from transforms.jurisdictions import Jurisdiction, Registry, load_registry  # noqa: E402
-from transforms.match import DEFAULT_THRESHOLD, link_items  # noqa: E402
-from transforms.normalise import normalise  # noqa: E402
-from transforms.read import read_rows  # noqa: E402
+from transforms.clean.items import add_jurisdiction_columns, item_ids  # noqa: E402
+from transforms.clean.normalise import normalise  # noqa: E402
+from transforms.ingest.jurisdictions import Jurisdiction, Registry, load_registry  # noqa: E402
+from transforms.ingest.read import read_rows  # noqa: E402
+from transforms.link.match import DEFAULT_THRESHOLD, link_items  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "eval.json"
 SUITE = ROOT / "expectations" / "items_suite.json"
@@ -111,7 +111,7 @@ def finish_items(frames: list[pd.DataFrame], registry: Registry) -> pd.DataFrame
 
 def manifest_items(manifest: Path, registry: Registry, *, strip_codes: bool = False) -> pd.DataFrame:
     """Read, normalise and validate every source of a manifest (no Prefect, no GX)."""
-    from transforms.manifest import load_manifest
+    from transforms.ingest.manifest import load_manifest
 
     spec = load_manifest(manifest, registry.codes())
     frames = []
@@ -217,8 +217,8 @@ def real_sichuan(folder: Path | None = None) -> tuple[pd.DataFrame, Registry, pd
 
 
 def synthetic(workdir: Path, *, seed: int = 0, provinces: int = 3, strip_codes: bool = False) -> tuple:
-    """(items, registry, truth, info) of a generated tree (transforms.generate.generate_tree)."""
-    from transforms.generate import generate_tree
+    """(items, registry, truth, info) of a generated tree (synthetic.generate.generate_tree)."""
+    from synthetic.generate import generate_tree
 
     manifest = workdir / "sources.toml"
     if not manifest.exists():

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.manifest import ArgumentError, ManifestError, check_run_arguments
+from transforms.ingest.manifest import ArgumentError, ManifestError, check_run_arguments
 
 if TYPE_CHECKING:
     from flows.api import TemporaryApi
@@ -79,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _remove_staging(out: Path) -> None:
     """``recover`` under the output's lock, unless another run holds it (its staging is its own)."""
-    from transforms.write import OutputLocked, lock_holder, output_lock, recover
+    from transforms.publish.write import OutputLocked, lock_holder, output_lock, recover
 
     if lock_holder(out) == os.getpid():  # the flow still holds it: the emergency path
         recover(out)
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from transforms.generate import generate_tree
+    from synthetic.generate import generate_tree
 
     if args.provinces < 1 or args.items_per_list < 1:
         print("powerlists: --provinces and --items-per-list must be at least 1", file=sys.stderr)
@@ -256,9 +256,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from transforms.report import render_report
-    from transforms.views import write_views
-    from transforms.write import OutputLocked, output_lock
+    from transforms.publish.report import render_report
+    from transforms.publish.views import write_views
+    from transforms.publish.write import OutputLocked, output_lock
 
     out = Path(args.out).resolve()
     if not (out / "run.json").is_file():

@@ -24,8 +24,8 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
-from transforms.fetch import Fetched, FetchError, fetch
-from transforms.manifest import SourceSpec
+from transforms.ingest.fetch import Fetched, FetchError, fetch
+from transforms.ingest.manifest import SourceSpec
 
 FETCH_LOG = "fetches.jsonl"
 DEFAULT_RETRIES = 3
@@ -142,7 +142,7 @@ def fetch_source(
 ) -> FetchOutcome:
     """Download ``spec.url`` (conditionally when ``previous`` holds validators) into ``downloads``.
 
-    Raises :class:`~transforms.fetch.FetchError` so that Prefect records the failed attempt and
+    Raises :class:`~transforms.ingest.fetch.FetchError` so that Prefect records the failed attempt and
     applies the retry policy; the flow turns the final failure into a failed source.
     """
     from prefect.context import TaskRunContext

@@ -48,8 +48,8 @@ import pandas as pd
 import pyarrow as pa
 
 from transforms import __version__
-from transforms.jurisdictions import Registry
-from transforms.manifest import SourceSpec
+from transforms.ingest.jurisdictions import Registry
+from transforms.ingest.manifest import SourceSpec
 
 CACHE_DIR = ".cache"
 #: Version of the cache's file layout; part of every key, so entries of another layout are never read.
@@ -57,7 +57,7 @@ CACHE_FORMAT = 2
 _COLUMNS_META = b"powerlists.columns"
 _log = logging.getLogger("powerlists.cache")
 _REPO = Path(__file__).resolve().parent.parent
-_CODE_GLOBS = ("transforms/*.py", "flows/*.py", "data/vocab/*", "expectations/*")
+_CODE_GLOBS = ("transforms/**/*.py", "flows/*.py", "data/vocab/*", "expectations/*")
 _LIBRARIES = ("pandas", "pyarrow", "great-expectations", "rapidfuzz", "opencc", "openpyxl", "xlrd")
 
 

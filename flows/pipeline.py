@@ -55,17 +55,24 @@ from flows.scope import (
     source_size,
 )
 from transforms import __version__
-from transforms.changes import combine_changes, default_as_of
-from transforms.consolidate import LinkEnds, consolidate
-from transforms.items import stable_id
-from transforms.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
-from transforms.manifest import ArgumentError, Manifest, ManifestError, SourceSpec, check_run_arguments, load_manifest
-from transforms.order import sort_indices
-from transforms.reform import REFORM_TABLES
-from transforms.report import render_report
-from transforms.schema import FINDINGS, ITEMS, LINKS
-from transforms.views import write_views
-from transforms.write import (
+from transforms.clean.items import stable_id
+from transforms.examine.changes import combine_changes, default_as_of
+from transforms.examine.reform import REFORM_TABLES
+from transforms.ingest.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
+from transforms.ingest.manifest import (
+    ArgumentError,
+    Manifest,
+    ManifestError,
+    SourceSpec,
+    check_run_arguments,
+    load_manifest,
+)
+from transforms.link.consolidate import LinkEnds, consolidate
+from transforms.link.order import sort_indices
+from transforms.publish.report import render_report
+from transforms.publish.schema import FINDINGS, ITEMS, LINKS
+from transforms.publish.views import write_views
+from transforms.publish.write import (
     OutputLocked,
     UnsafeOutput,
     check_output_folder,

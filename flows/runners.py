@@ -50,7 +50,7 @@ def task_runner(dask_workers: int | None = None, dask_address: str | None = None
     ``dask_workers`` starts a local cluster of that many single-threaded worker processes bound to
     127.0.0.1 with no dashboard (nothing is exposed beyond this machine, and one thread per process
     is what makes CPU-bound tasks run in parallel). ``dask_address`` connects to a running scheduler
-    instead; the two are exclusive (``transforms.manifest.check_run_arguments`` refuses both, a count
+    instead; the two are exclusive (``transforms.ingest.manifest.check_run_arguments`` refuses both, a count
     below 1 and an address without a scheme). prefect-dask is imported only when asked for, so the
     default path does not pay for importing distributed.
     """

@@ -39,8 +39,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
-from transforms.basis import citations_table
-from transforms.changes import (
+from transforms.clean.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
+from transforms.clean.normalise import normalise
+from transforms.clean.validate import validate
+from transforms.examine.basis import citations_table
+from transforms.examine.changes import (
     combine_changes,
     combine_findings,
     diff_against_previous,
@@ -48,22 +51,19 @@ from transforms.changes import (
     find_over_time,
     load_previous_items,
 )
-from transforms.consolidate import link_ends
-from transforms.findings import find_cross_level
-from transforms.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
-from transforms.jurisdictions import NATIONAL, Registry
-from transforms.manifest import SourceSpec
-from transforms.match import link_items
-from transforms.normalise import normalise
-from transforms.read import SourceReadError, read_rows, read_source_file
-from transforms.reform import ReformCheck
-from transforms.schema import CHANGES, FINDINGS, LINKS
-from transforms.summary import summarise
-from transforms.validate import validate
-from transforms.versions import current_source_ids, version_chains
+from transforms.examine.findings import find_cross_level
+from transforms.examine.reform import ReformCheck
+from transforms.examine.summary import summarise
+from transforms.examine.versions import current_source_ids, version_chains
+from transforms.ingest.jurisdictions import NATIONAL, Registry
+from transforms.ingest.manifest import SourceSpec
+from transforms.ingest.read import SourceReadError, read_rows, read_source_file
+from transforms.link.consolidate import link_ends
+from transforms.link.match import link_items
+from transforms.publish.schema import CHANGES, FINDINGS, LINKS
 
 PARTS_DIR = ".parts"
-#: The columns ``transforms.consolidate.consolidate`` reads: all the country-wide step keeps per item.
+#: The columns ``transforms.link.consolidate.consolidate`` reads: all the country-wide step keeps per item.
 CONSOLIDATE_COLUMNS = ("item_id", "level", "jurisdiction_code", "name_norm", "name_raw", "power_type")
 # The columns ``link_items`` reads (its docstring): the match cache key hashes only these.
 MATCH_COLUMNS = (

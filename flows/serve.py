@@ -66,7 +66,7 @@ def serve(
     from prefect.types.entrypoint import EntrypointType
 
     from flows.pipeline import powerlists_run
-    from transforms.manifest import check_run_arguments, load_manifest
+    from transforms.ingest.manifest import check_run_arguments, load_manifest
 
     check_schedule(cron, timezone)
     check_run_arguments(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from transforms.report import (  # after the path fix above
+from transforms.publish.report import (  # after the path fix above
     CHROMIUM_MISSING,
     REPORT_FILE,
     chromium_command,

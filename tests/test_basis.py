@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.basis import (
+from transforms.examine.basis import (
     AUTHORITIES,
     CITATIONS,
     SCOPES,
@@ -229,7 +229,7 @@ def test_missing_and_blank_texts():
 
 
 def test_parse_many_expands_rows_and_parses_each_distinct_text_once(monkeypatch):
-    import transforms.basis as basis
+    import transforms.examine.basis as basis
 
     calls: list[str] = []
     real = basis.parse_citations

@@ -2,7 +2,7 @@
 
 The crafted tests run against a small stand-in matcher (code, exact name, sub-item of a main item,
 rapidfuzz ratio) so that they pin down this module's rules, not the engine's scoring; the end-to-end test
-on the bundled sample uses the real ``transforms.match.link_items``.
+on the bundled sample uses the real ``transforms.link.match.link_items``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from rapidfuzz import fuzz
 
-from transforms import changes as ch
-from transforms.items import stable_id, to_items_table
-from transforms.jurisdictions import NATIONAL, Jurisdiction, Registry
-from transforms.manifest import SourceSpec
-from transforms.schema import CHANGES, FINDINGS, LINKS
+from transforms.clean.items import stable_id, to_items_table
+from transforms.examine import changes as ch
+from transforms.ingest.jurisdictions import NATIONAL, Jurisdiction, Registry
+from transforms.ingest.manifest import SourceSpec
+from transforms.publish.schema import CHANGES, FINDINGS, LINKS
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
@@ -91,13 +91,13 @@ def engine(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> I
     elif request.param == "stand-in":
         monkeypatch.setattr(ch, "link_items", fake_link_items)
     else:
-        pytest.importorskip("transforms.match")
+        pytest.importorskip("transforms.link.match")
     yield request.param
 
 
 @pytest.fixture
 def real_engine() -> None:
-    pytest.importorskip("transforms.match")
+    pytest.importorskip("transforms.link.match")
 
 
 def item(
@@ -148,7 +148,7 @@ def spec(sid: str, code: str, published: dt.date | None) -> SourceSpec:
 
 
 def chains_of(items: pd.DataFrame) -> dict[str, list[list[SourceSpec]]]:
-    from transforms.versions import version_chains
+    from transforms.examine.versions import version_chains
 
     sources = items.drop_duplicates("source_id")
     return version_chains(
@@ -522,8 +522,8 @@ def test_combine_findings_prefers_the_dated_finding() -> None:
 
 
 def test_versions_manifest_makes_three_chains() -> None:
-    from transforms.manifest import load_manifest
-    from transforms.versions import current_source_ids, version_chains
+    from transforms.examine.versions import current_source_ids, version_chains
+    from transforms.ingest.manifest import load_manifest
 
     manifest = load_manifest(SAMPLE / "versions.toml")
     assert not manifest.source_errors
@@ -545,11 +545,11 @@ def read_versions_sample() -> tuple[pd.DataFrame, object]:
     Rows the flow would quarantine are dropped with the same simple tests (no name, unknown type, a
     row error); the versioned lists carry no bad rows, so the comparison does not depend on validation.
     """
-    from transforms.items import add_jurisdiction_columns, item_ids
-    from transforms.jurisdictions import load_registry
-    from transforms.manifest import load_manifest
-    from transforms.normalise import normalise
-    from transforms.read import read_rows
+    from transforms.clean.items import add_jurisdiction_columns, item_ids
+    from transforms.clean.normalise import normalise
+    from transforms.ingest.jurisdictions import load_registry
+    from transforms.ingest.manifest import load_manifest
+    from transforms.ingest.read import read_rows
 
     registry = load_registry()
     manifest = load_manifest(SAMPLE / "versions.toml", known_jurisdictions=registry.codes())
@@ -584,8 +584,8 @@ def expected_changes() -> list[dict[str, str]]:
 def sample_versions() -> dict[str, object]:
     """The versioned sample read once per module, with its changes (module fixtures run before the
     engine fixture patches anything, so this is the real engine)."""
-    pytest.importorskip("transforms.match")
-    from transforms.versions import version_chains
+    pytest.importorskip("transforms.link.match")
+    from transforms.examine.versions import version_chains
 
     items, (manifest, registry) = read_versions_sample()
     changes = ch.diff_versions(items, version_chains(manifest.sources), registry)
@@ -629,8 +629,8 @@ def test_sample_versions_match_expected_changes(real_engine: None, sample_versio
 @pytest.mark.slow
 def test_sample_versions_raise_the_designed_findings(real_engine: None, sample_versions: dict[str, object]) -> None:
     """expected_findings.csv: findings the versions were built to raise (present=yes) and their controls."""
-    from transforms.match import link_items
-    from transforms.versions import current_source_ids
+    from transforms.examine.versions import current_source_ids
+    from transforms.link.match import link_items
 
     items, manifest, registry = sample_versions["items"], sample_versions["manifest"], sample_versions["registry"]
     changes = sample_versions["changes"]

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import SAMPLE_MANIFEST
 from tests.test_hardening_runs import REPO, copy_output, parquet_bytes, prefect_env, siblings  # noqa: F401
-from transforms.write import output_lock
+from transforms.publish.write import output_lock
 
 pytestmark = pytest.mark.slow
 

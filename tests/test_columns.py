@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.columns import (
+from transforms.ingest.columns import (
     CANONICAL,
     FRAME_COLUMN,
     ROW_FRAME_COLUMNS,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.consolidate import LinkEnds, consolidate, link_ends, stable_ids
-from transforms.items import stable_id
-from transforms.schema import LEVELS, LINKS, POWERS
+from transforms.clean.items import stable_id
+from transforms.link.consolidate import LinkEnds, consolidate, link_ends, stable_ids
+from transforms.publish.schema import LEVELS, LINKS, POWERS
 
 JURISDICTIONS = {
     "000000": "national",

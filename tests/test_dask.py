@@ -16,8 +16,8 @@ import pytest
 from flows.cli import main
 from flows.pipeline import powerlists_run
 from flows.runners import task_runner
-from transforms.generate import generate_tree
-from transforms.manifest import ArgumentError, check_run_arguments
+from synthetic.generate import generate_tree
+from transforms.ingest.manifest import ArgumentError, check_run_arguments
 
 pytestmark = pytest.mark.slow
 

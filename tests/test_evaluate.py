@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from transforms.evaluate import (
+from synthetic.evaluate import (
     ancestor_units,
     errors,
     exact_join_links,
@@ -19,8 +19,8 @@ from transforms.evaluate import (
     splink_links,
     tune_threshold,
 )
-from transforms.jurisdictions import Jurisdiction, Registry
-from transforms.schema import LINKS
+from transforms.ingest.jurisdictions import Jurisdiction, Registry
+from transforms.publish.schema import LINKS
 
 REGISTRY = Registry(
     {
@@ -149,7 +149,7 @@ def test_extract_one_baseline_and_tuning() -> None:
 
 
 def test_splink_is_imported_lazily() -> None:
-    code = "import sys, transforms.evaluate; print('splink' in sys.modules)"
+    code = "import sys, synthetic.evaluate; print('splink' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -2,7 +2,7 @@
 
 The server is a plain ThreadingHTTPServer in a thread; each path has a behaviour (serve a body with
 an ETag, fail N times, hang, cut the body short, send too much). The unit tests exercise
-``transforms.fetch``; the task tests check Prefect's retries; the flow tests check that a changed
+``transforms.ingest.fetch``; the task tests check Prefect's retries; the flow tests check that a changed
 body is re-ingested, an unchanged one is answered 304 and reused, and a dead URL fails only its source.
 """
 
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
-from transforms.fetch import (
+from transforms.ingest.fetch import (
     Fetched,
     FetchError,
     FetchHTTPError,
@@ -143,7 +143,7 @@ def server() -> Iterator[Server]:
         yield s
 
 
-# --- transforms.fetch -------------------------------------------------------------------------
+# --- transforms.ingest.fetch -------------------------------------------------------------------------
 
 
 def test_fetch_returns_body_hash_and_validators(server: Server) -> None:
@@ -205,7 +205,7 @@ def test_http_errors_say_whether_a_retry_can_help(server: Server) -> None:
 
 
 def test_connection_refused_is_transient() -> None:
-    from transforms.fetch import FetchConnectionError
+    from transforms.ingest.fetch import FetchConnectionError
 
     with Server() as s:
         url = s.url("/x.csv")
@@ -218,7 +218,7 @@ def test_connection_refused_is_transient() -> None:
 
 
 def _spec(url: str, sid: str = "web-list"):
-    from transforms.manifest import SourceSpec
+    from transforms.ingest.manifest import SourceSpec
 
     return SourceSpec(id=sid, jurisdiction="512000", url=url, format="csv")
 

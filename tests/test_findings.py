@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from transforms.findings import BASIS_TEXT_SEVERITY, SEVERITY, find_cross_level
-from transforms.items import stable_id
-from transforms.jurisdictions import Jurisdiction, Registry
-from transforms.schema import FINDING_KINDS, FINDINGS, LINKS
+from transforms.clean.items import stable_id
+from transforms.examine.findings import BASIS_TEXT_SEVERITY, SEVERITY, find_cross_level
+from transforms.ingest.jurisdictions import Jurisdiction, Registry
+from transforms.publish.schema import FINDING_KINDS, FINDINGS, LINKS
 
 # 四川省 > 广安市 (> 广安区 > 浓洲街道, 前锋区, 岳池县) and 南充市; 广东省 > 广州市.
 REGISTRY = Registry(

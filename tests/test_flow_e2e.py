@@ -64,7 +64,7 @@ def test_sample_run_accounts_for_every_row(sample_out: Path) -> None:
 
 
 def test_sample_outputs_follow_the_contract(sample_out: Path) -> None:
-    from transforms.schema import TABLES
+    from transforms.publish.schema import TABLES
 
     for name in TABLES:
         path = f"{sample_out}/items/**/*.parquet" if name == "items" else f"{sample_out}/{name}.parquet"

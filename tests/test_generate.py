@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.generate import (
+from synthetic.generate import (
     FORMATS,
     HEADER_ALIASES,
     SUB_ITEMS,
@@ -170,7 +170,7 @@ def test_manifest_parses_and_lists_every_file(small_tree) -> None:
 
 
 def test_manifest_loads_with_project_loader(small_tree) -> None:
-    from transforms.manifest import load_manifest
+    from transforms.ingest.manifest import load_manifest
 
     manifest = load_manifest(small_tree.manifest)
     assert not manifest.source_errors
@@ -344,7 +344,7 @@ def test_sample_files_and_truth() -> None:
 
 
 def test_sample_manifest_loads_with_project_loader() -> None:
-    from transforms.manifest import load_manifest
+    from transforms.ingest.manifest import load_manifest
 
     manifest = load_manifest(SAMPLE / "sources.toml")
     assert not manifest.source_errors

@@ -33,7 +33,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-IMPORTS = "import io, sys, zipfile\nfrom transforms.read import SourceReadError, read_rows, read_source_file\n"
+IMPORTS = "import io, sys, zipfile\nfrom transforms.ingest.read import SourceReadError, read_rows, read_source_file\n"
 
 
 def peak_rss(code: str, timeout: float = 300) -> tuple[int, str, float]:
@@ -62,7 +62,7 @@ def peak_rss(code: str, timeout: float = 300) -> tuple[int, str, float]:
 def baseline() -> float:
     code = """
         from openpyxl import load_workbook  # the xlsx cases import it too
-        import transforms.fetch
+        import transforms.ingest.fetch
         frame, _ = read_rows("事项名称,权力类型\\n食品经营许可,行政许可\\n".encode(), source_id="t", fmt="csv")
         print(len(frame))
     """
@@ -242,7 +242,7 @@ def test_a_download_over_the_size_cap_is_stopped(baseline: float, endless_server
     cap = 32 * MB
     rss = expect_refused(
         f"""
-        from transforms.fetch import FetchTooLarge, fetch
+        from transforms.ingest.fetch import FetchTooLarge, fetch
         try:
             fetch({endless_server + path!r}, timeout=60, max_bytes={cap})
         except FetchTooLarge as exc:
@@ -263,7 +263,7 @@ def test_an_entity_bomb_in_a_workbook_is_refused_not_expanded() -> None:
     import openpyxl.xml
     from openpyxl import Workbook
 
-    from transforms.read import SourceReadError, read_rows
+    from transforms.ingest.read import SourceReadError, read_rows
 
     assert openpyxl.xml.DEFUSEDXML, "defusedxml is not installed: openpyxl would expand entities"
     wb = Workbook()

@@ -40,13 +40,13 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from transforms.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
-from transforms.jurisdictions import RegistryError, load_registry
-from transforms.manifest import ManifestError, load_manifest
-from transforms.normalise import normalise
-from transforms.read import MAX_MERGED_CELLS, MAX_WORKBOOK_CELLS, SourceReadError, read_rows
-from transforms.validate import validate
-from transforms.write import UnsafeOutput, check_output_folder, write_tables
+from transforms.clean.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
+from transforms.clean.normalise import normalise
+from transforms.clean.validate import validate
+from transforms.ingest.jurisdictions import RegistryError, load_registry
+from transforms.ingest.manifest import ManifestError, load_manifest
+from transforms.ingest.read import MAX_MERGED_CELLS, MAX_WORKBOOK_CELLS, SourceReadError, read_rows
+from transforms.publish.write import UnsafeOutput, check_output_folder, write_tables
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTRY = load_registry()
@@ -493,7 +493,7 @@ def test_a_zip_member_lying_about_its_size_cannot_expand_past_it() -> None:
 
 
 def test_workbook_cell_budget_is_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.read as read_module
+    import transforms.ingest.read as read_module
 
     monkeypatch.setattr(read_module, "MAX_WORKBOOK_CELLS", 10)
 
@@ -712,7 +712,7 @@ def _output(folder: Path, label: str) -> Path:
 def test_swap_replaces_the_output_and_leaves_nothing_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
-    import transforms.write as write_module
+    import transforms.publish.write as write_module
 
     if not exchange:  # file systems or kernels without renameat2(RENAME_EXCHANGE): two renames
         monkeypatch.setattr(write_module, "_exchange", lambda a, b: False)
@@ -727,7 +727,7 @@ def test_swap_replaces_the_output_and_leaves_nothing_beside_it(
 def test_with_the_atomic_exchange_the_output_never_disappears(tmp_path: Path) -> None:
     """A reader polling OUT during 300 swaps always finds a complete folder (with two renames it missed it
     about 2,000 times), so a SIGKILL at any instant leaves a complete OUT too."""
-    import transforms.write as write_module
+    import transforms.publish.write as write_module
 
     out = _output(tmp_path / "out", "0")
     probe = tmp_path / "probe"

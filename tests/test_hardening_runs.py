@@ -50,9 +50,9 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from synthetic.generate import generate_tree
 from tests.conftest import SAMPLE_MANIFEST
-from transforms.generate import generate_tree
-from transforms.report import chromium_command, find_chromium, page_url
+from transforms.publish.report import chromium_command, find_chromium, page_url
 
 pytestmark = pytest.mark.slow
 

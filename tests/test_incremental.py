@@ -158,8 +158,8 @@ def test_the_cache_gives_frames_back_exactly() -> None:
 
 def test_cache_keys_follow_bytes_options_and_registry() -> None:
     from flows.incremental import frame_digest, source_key
-    from transforms.jurisdictions import load_registry
-    from transforms.manifest import SourceSpec
+    from transforms.ingest.jurisdictions import load_registry
+    from transforms.ingest.manifest import SourceSpec
 
     registry = load_registry()
 

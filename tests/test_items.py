@@ -6,7 +6,7 @@ import hashlib
 
 import pandas as pd
 
-from transforms.items import item_ids, stable_id
+from transforms.clean.items import item_ids, stable_id
 
 
 def test_item_id_is_the_hash_of_source_sheet_row_and_raw_name() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.jurisdictions import NATIONAL, RegistryError, load_registry
+from transforms.ingest.jurisdictions import NATIONAL, RegistryError, load_registry
 
 
 def test_bundled_registry_covers_the_country() -> None:

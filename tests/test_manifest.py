@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from transforms.jurisdictions import load_registry
-from transforms.manifest import ManifestError, load_manifest
+from transforms.ingest.jurisdictions import load_registry
+from transforms.ingest.manifest import ManifestError, load_manifest
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz import fuzz
 
-from transforms.evaluate import score_links
-from transforms.jurisdictions import Jurisdiction, Registry
-from transforms.match import (
+from synthetic.evaluate import score_links
+from transforms.clean.normalise import normalise_name, split_sub_item
+from transforms.ingest.jurisdictions import Jurisdiction, Registry
+from transforms.link.match import (
     DEFAULT_THRESHOLD,
     _CharIndex,
     _similar_cores,
@@ -26,8 +27,7 @@ from transforms.match import (
     power_group,
     strip_department_prefix,
 )
-from transforms.normalise import normalise_name, split_sub_item
-from transforms.schema import LINKS, POWER_TYPES
+from transforms.publish.schema import LINKS, POWER_TYPES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -553,8 +553,8 @@ def test_quality_floor_small_synthetic_tree(tmp_path: Path) -> None:
     """generate_tree(seed=0), one province, 2 counties per city: measured F1 ≥ 0.999 with codes, and the
     code links exact; without codes F1 ≥ 0.998."""
     bench = _bench_eval()
-    from transforms.generate import generate_tree
-    from transforms.jurisdictions import load_registry
+    from synthetic.generate import generate_tree
+    from transforms.ingest.jurisdictions import load_registry
 
     generate_tree(tmp_path, provinces=1, province_codes=["130000"], counties_per_city=2, items_per_list=150, seed=0)
     registry = load_registry()

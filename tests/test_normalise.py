@@ -1,4 +1,4 @@
-"""Tests of transforms.normalise on real list values (shared/realdata) and on the awkward cases.
+"""Tests of transforms.clean.normalise on real list values (shared/realdata) and on the awkward cases.
 
 Examples are copied from the real Sichuan, Liaoning, Zhejiang and Guangdong material so that the rules are
 checked against what lists actually contain, not against what we imagine they contain.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.normalise import (
+from transforms.clean.normalise import (
     DEFAULT_POWER_TYPE,
     VOCAB_DIR,
     WARN_CODE_UNRECOGNISED,
@@ -31,7 +31,7 @@ from transforms.normalise import (
     power_type_from_code,
     split_sub_item,
 )
-from transforms.schema import POWER_TYPES, STATUSES
+from transforms.publish.schema import POWER_TYPES, STATUSES
 
 # The real lists: staged in the repository (data/realdata) or the shared folder of the workplace.
 _REALDATA_CANDIDATES = (Path(__file__).resolve().parent.parent / "data" / "realdata", Path("/work/shared/realdata"))
@@ -669,7 +669,7 @@ TRICKY_NAMES = [
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(), st.sampled_from(TRICKY_NAMES)), max_size=12))
 def test_batched_name_normalisation_equals_normalise_name(values: list) -> None:
-    from transforms.normalise import _name_facts, _name_facts_many, _normalise_names
+    from transforms.clean.normalise import _name_facts, _name_facts_many, _normalise_names
 
     values = list(dict.fromkeys(v for v in [*values, *TRICKY_NAMES] if not isinstance(v, float)))
     assert _normalise_names(values) == [normalise_name(v) for v in values]
@@ -681,7 +681,7 @@ def test_batched_name_normalisation_equals_normalise_name(values: list) -> None:
     st.lists(st.text(alphabet=st.sampled_from("對違規處罰變縣級許證書們後發\n里面乾隆ab 1"), max_size=12), max_size=8)
 )
 def test_t2s_of_many_texts_at_once_equals_one_by_one(texts: list[str]) -> None:
-    from transforms.normalise import _t2s, _t2s_many
+    from transforms.clean.normalise import _t2s, _t2s_many
 
     assert _t2s_many(texts) == [_t2s(text) for text in texts]
 
@@ -691,7 +691,7 @@ def _reference_parse_code(code: str | None) -> tuple[str | None, str | None]:
     import re
     import unicodedata
 
-    from transforms.normalise import _CODE_DASHES, _CODE_FORMS, _EXCEL_FLOAT, _INVISIBLE, _PLACEHOLDERS, _t2s
+    from transforms.clean.normalise import _CODE_DASHES, _CODE_FORMS, _EXCEL_FLOAT, _INVISIBLE, _PLACEHOLDERS, _t2s
 
     if not isinstance(code, str):
         return None, None
@@ -718,7 +718,7 @@ CODE_PIECES = [
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(CODE_PIECES), min_size=1, max_size=6), st.sampled_from(["", "-"]))
 def test_parse_code_equals_the_loop_over_code_forms(pieces: list[str], joiner: str) -> None:
-    from transforms.normalise import _code_facts, _parse_code
+    from transforms.clean.normalise import _code_facts, _parse_code
 
     for code in (joiner.join(pieces), joiner.join(pieces).lower()):
         assert _parse_code(code) == _reference_parse_code(code)

@@ -1,4 +1,4 @@
-"""Id-keyed sorting (``transforms.order``) gives exactly Arrow's string order, fast path or not."""
+"""Id-keyed sorting (``transforms.link.order``) gives exactly Arrow's string order, fast path or not."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from transforms.items import stable_id
-from transforms.order import array_order, id_keys, sort_indices
+from transforms.clean.items import stable_id
+from transforms.link.order import array_order, id_keys, sort_indices
 
 
 def ids(n: int, seed: int = 0) -> list[str]:

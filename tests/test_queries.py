@@ -17,9 +17,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from transforms.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, TABLES
-from transforms.views import VIEWS_FILE, view_sql, write_views
-from transforms.write import write_tables
+from transforms.publish.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, TABLES
+from transforms.publish.views import VIEWS_FILE, view_sql, write_views
+from transforms.publish.write import write_tables
 
 QUERIES = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
 NOW, BEFORE = dt.date(2024, 1, 1), dt.date(2023, 1, 1)

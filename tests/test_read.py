@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from transforms.columns import ROW_FRAME_COLUMNS
-from transforms.read import SourceReadError, read_rows
+from transforms.ingest.columns import ROW_FRAME_COLUMNS
+from transforms.ingest.read import SourceReadError, read_rows
 
 REPO = Path(__file__).resolve().parent.parent
 REALDATA = Path("/work/shared/realdata")
@@ -936,7 +936,7 @@ XLSX_CASES = {
 
 @pytest.mark.parametrize("case", sorted(XLSX_CASES))
 def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.read as read_module
+    import transforms.ingest.read as read_module
 
     data = XLSX_CASES[case]()
 
@@ -959,7 +959,7 @@ def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str, monkeypatch: pyte
 
 def test_fast_xlsx_reader_reads_plain_sheets_directly() -> None:
     """The regex path (not only ElementTree) is taken for the sheets Excel, WPS and openpyxl write."""
-    import transforms.read as read_module
+    import transforms.ingest.read as read_module
 
     def sheet_xml(data: bytes) -> bytes:
         return zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
@@ -971,7 +971,7 @@ def test_fast_xlsx_reader_reads_plain_sheets_directly() -> None:
 
 def _reference_records_table(records: list[tuple[int, object, str | None]]):
     """_records_table written record by record and key by key (the union of keys in first-seen order)."""
-    from transforms.read import _json_cell, _json_kind, _Table
+    from transforms.ingest.read import _json_cell, _json_kind, _Table
 
     keys: dict[str, int] = {}
     for _, element, _ in records:
@@ -1011,7 +1011,7 @@ JSON_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_
     )
 )
 def test_records_table_equals_the_record_by_record_reference(elements: list) -> None:
-    from transforms.read import _records_table
+    from transforms.ingest.read import _records_table
 
     records = [(i, element, None) for i, element in enumerate(elements, start=1)]
     try:

@@ -12,9 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from transforms.items import stable_id
-from transforms.jurisdictions import Registry, load_registry
-from transforms.reform import (
+from transforms.clean.items import stable_id
+from transforms.examine.reform import (
     CONCENTRATION,
     LICENCE_COVERAGE,
     REFORM_TABLES,
@@ -25,7 +24,8 @@ from transforms.reform import (
     load_rules,
     reform_tables,
 )
-from transforms.schema import CHANGES, FINDING_KINDS, FINDINGS, LINKS
+from transforms.ingest.jurisdictions import Registry, load_registry
+from transforms.publish.schema import CHANGES, FINDING_KINDS, FINDINGS, LINKS
 
 REPO = Path(__file__).resolve().parent.parent
 REALDATA = REPO / "data" / "realdata"

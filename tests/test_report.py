@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.report import (
+from transforms.examine.summary import summarise
+from transforms.publish.report import (
     CHROMIUM_MISSING,
     MAX_ROWS,
     chromium_command,
@@ -32,9 +33,8 @@ from transforms.report import (
     render_report,
     script_json,
 )
-from transforms.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, SUMMARY
-from transforms.summary import summarise
-from transforms.write import write_tables
+from transforms.publish.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, SUMMARY
+from transforms.publish.write import write_tables
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -486,7 +486,7 @@ def test_empty_folder_renders(tmp_path: Path) -> None:
 def test_report_command_waits_for_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``powerlists report`` refuses a folder a run is writing, and renders it once the run is done."""
     from flows.cli import main
-    from transforms.write import output_lock
+    from transforms.publish.write import output_lock
 
     out = build_output(tmp_path / "out")
     with output_lock(out):

@@ -18,9 +18,9 @@ import pytest
 
 from flows.pipeline import assemble_tables, group_by_scope, source_failure_findings
 from flows.scope import NATIONAL, StageClock, finish_scope, read_source
-from transforms.changes import default_as_of
-from transforms.jurisdictions import load_registry
-from transforms.manifest import load_manifest
+from transforms.examine.changes import default_as_of
+from transforms.ingest.jurisdictions import load_registry
+from transforms.ingest.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 VERSIONS = REPO / "data" / "sample" / "versions.toml"

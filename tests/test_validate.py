@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.validate import load_suite, validate
+from transforms.clean.validate import load_suite, validate
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from transforms.manifest import SourceSpec
-from transforms.versions import current_source_ids, version_chains
+from transforms.examine.versions import current_source_ids, version_chains
+from transforms.ingest.manifest import SourceSpec
 
 
 def spec(sid: str, code: str, published: dt.date | None) -> SourceSpec:

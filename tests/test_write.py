@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.schema import ITEMS, TABLES
-from transforms.write import OutputLocked, new_staging, output_lock, recover, swap_in, write_tables
+from transforms.publish.schema import ITEMS, TABLES
+from transforms.publish.write import OutputLocked, new_staging, output_lock, recover, swap_in, write_tables
 
 
 def items_table() -> pa.Table:

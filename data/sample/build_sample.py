@@ -28,7 +28,7 @@ REPO = HERE.parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from transforms.generate import (  # noqa: E402
+from synthetic.generate import (  # noqa: E402
     SICHUAN_TASK_TYPE,
     TYPES,
     NameNoise,
@@ -41,7 +41,7 @@ from transforms.generate import (  # noqa: E402
     write_json,
     write_xlsx,
 )
-from transforms.normalise import normalise_name  # noqa: E402
+from transforms.clean.normalise import normalise_name  # noqa: E402
 
 REALDATA = Path(os.environ.get("POWERLISTS_REALDATA", REPO / "data" / "realdata"))
 SC = HERE / "sichuan"

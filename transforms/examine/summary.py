@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from transforms.schema import SUMMARY
+from transforms.publish.schema import SUMMARY
 
 KEYS = ["jurisdiction_code", "power_type", "status"]
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.jurisdictions import Registry
-from transforms.schema import ITEMS, QUARANTINE
+from transforms.ingest.jurisdictions import Registry
+from transforms.publish.schema import ITEMS, QUARANTINE
 
 
 def stable_id(*parts: object, length: int = 16) -> str:

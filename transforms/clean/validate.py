@@ -41,7 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SUITE_PATH = Path(__file__).resolve().parent.parent / "expectations" / "items_suite.json"
+from transforms import ROOT
+
+SUITE_PATH = ROOT / "expectations" / "items_suite.json"
 ROW_KEY = "row_key"
 #: A projection column equal to ``row_key``: GX row conditions name columns, not the index.
 VALUE_NO = "distinct_value_no"

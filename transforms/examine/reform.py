@@ -9,7 +9,7 @@ kind                           severity   raised when
 =============================  =========  ==================================================================
 locally_set_licence            warning    a 行政许可 (not 取消) whose parsed legal-basis citations are *all*
                                           地方政府规章/规范性文件 issued locally or by an unknown body
-                                          (``transforms.basis``): a licence set locally, which the reforms
+                                          (``transforms.examine.basis``): a licence set locally, which the reforms
                                           ("全面取消市级层面设定的行政许可") ask to cancel. Items whose basis
                                           cites nothing parseable are not judged.
 county_missing_city_licence    warning    市县同权: a city 行政许可 (保留/承接/未注明) that a county of that city
@@ -50,12 +50,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.basis import AUTHORITIES, SCOPES, parse_many
-from transforms.consolidate import stable_ids
-from transforms.jurisdictions import Registry
-from transforms.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
+from transforms import ROOT
+from transforms.examine.basis import AUTHORITIES, SCOPES, parse_many
+from transforms.ingest.jurisdictions import Registry
+from transforms.link.consolidate import stable_ids
+from transforms.publish.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
 
-VOCAB = Path(__file__).resolve().parent.parent / "data" / "vocab"
+VOCAB = ROOT / "data" / "vocab"
 RULES_PATH = VOCAB / "reform_rules.toml"
 
 KINDS: tuple[str, ...] = (

@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from transforms.schema import LEVELS
+from transforms import ROOT
+from transforms.publish.schema import LEVELS
 
 NATIONAL = "000000"
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")
-BUNDLED_REGISTRY = Path(__file__).resolve().parent.parent / "data" / "registry" / "regions.csv"
+BUNDLED_REGISTRY = ROOT / "data" / "registry" / "regions.csv"
 
 
 class RegistryError(Exception):

@@ -5,7 +5,7 @@
 analysts' queries (docs/queries.md) and the report share:
 
 * ``current_items`` — the items of each jurisdiction's newest list version, the ones matching, findings
-  and summary were computed on (same rule as ``transforms.versions.current_source_ids``: per
+  and summary were computed on (same rule as ``transforms.examine.versions.current_source_ids``: per
   jurisdiction, the newest ``published`` date, and every undated source);
 * ``jurisdictions`` — code, name, level and province of every jurisdiction that has items, so tables
   that carry only a code (findings, summary, links) can be labelled with one join.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transforms.schema import TABLES
+from transforms.publish.schema import TABLES
 
 VIEWS_FILE = "views.sql"
 
@@ -46,7 +46,7 @@ def _literal(text: str) -> str:
 
 def _source(root: Path, table: str) -> str:
     if table == "items":
-        # one file per province with province inside (transforms.write.items_file): no hive keys to guess
+        # one file per province with province inside (transforms.publish.write.items_file): no hive keys to guess
         return f"read_parquet({_literal((root / 'items' / '*.parquet').as_posix())})"
     return f"read_parquet({_literal((root / f'{table}.parquet').as_posix())})"
 
@@ -58,7 +58,7 @@ def view_sql(root: Path) -> str:
         "-- powerlists: DuckDB views over one output folder. Open it with",
         f"--   duckdb -init {_quote_shell((root / VIEWS_FILE).as_posix())}",
         "-- Paths are absolute (DuckDB resolves relative ones against the working directory, not this file);",
-        "-- after moving the folder, regenerate with transforms.views.write_views.",
+        "-- after moving the folder, regenerate with transforms.publish.views.write_views.",
         "",
     ]
     for table in TABLES:

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from transforms.jurisdictions import NATIONAL
-from transforms.schema import TABLES
+from transforms.ingest.jurisdictions import NATIONAL
+from transforms.publish.schema import TABLES
 
 # Columns with few distinct values: dictionary-encoded so files stay small and scans fast.
 _DICTIONARY_COLUMNS = {

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transforms.schema import POWER_TYPES
+from transforms.publish.schema import POWER_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGISTRY_PATH = REPO_ROOT / "data" / "registry" / "regions.csv"
@@ -59,7 +59,7 @@ TRUTH_COLUMNS = (
 )
 BAD_ROW_COLUMNS = ("source_id", "sheet", "row_no", "kind")
 
-# The 11 canonical types (CONTRACT §4), in the order of transforms.schema.POWER_TYPES.
+# The 11 canonical types (CONTRACT §4), in the order of transforms.publish.schema.POWER_TYPES.
 TYPES: tuple[str, ...] = POWER_TYPES
 T_LICENCE, T_PENALTY, T_FORCE, T_LEVY, T_GRANT, T_CHECK, T_CONFIRM, T_AWARD, T_RULING, T_OTHER, T_SERVICE = range(11)
 # National 2-digit type codes as in the Liaoning catalogue (and Sichuan's taskType without the zero).
@@ -1353,7 +1353,7 @@ def generate_tree(
     gen = _Generator(out_dir, seed, items_per_list, formats, bad_row_share, noise)
 
     manifest_lines = [
-        "# Synthetic power-list tree written by transforms.generate.generate_tree",
+        "# Synthetic power-list tree written by synthetic.generate.generate_tree",
         f"# seed={seed} provinces={len(tree)} items_per_list={items_per_list} truth=truth.csv",
         "[run]",
         f'name = "synthetic-p{len(tree)}-s{seed}-n{items_per_list}"',
@@ -1451,7 +1451,7 @@ def generate_tree(
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m transforms.generate OUT --provinces 3 --items 2000``: write a tree and print its counts."""
+    """``python -m synthetic.generate OUT --provinces 3 --items 2000``: write a tree and print its counts."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

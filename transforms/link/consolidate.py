@@ -16,7 +16,7 @@ Why the choices:
   lexsort, list offsets) and ids are hashed by DuckDB's vectorised ``sha256``; there is no Python loop
   per item or per power. Measured on the national bench output (9.1M items, 14.3M links, 2 cores,
   back to back): 31 s looking the link ends up by id and sorting ids as strings; 24 s with ids sorted
-  as numbers (``transforms.order``); 17 s given the ends' positions (``LinkEnds``, found per province
+  as numbers (``transforms.link.order``); 17 s given the ends' positions (``LinkEnds``, found per province
   by the flow).
 """
 
@@ -33,8 +33,8 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from transforms.order import array_order
-from transforms.schema import LEVELS, POWERS
+from transforms.link.order import array_order
+from transforms.publish.schema import LEVELS, POWERS
 
 #: Rank of a level, top-down; an unknown or missing level sorts below village.
 LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
@@ -42,7 +42,7 @@ _UNKNOWN_RANK = len(LEVELS)
 
 
 def stable_ids(*parts: str | Sequence[object] | np.ndarray | pd.Series | pa.Array) -> np.ndarray:
-    """``transforms.items.stable_id`` for many rows at once, byte-for-byte the same ids.
+    """``transforms.clean.items.stable_id`` for many rows at once, byte-for-byte the same ids.
 
     Each part is either a constant string (e.g. the kind) or a column of equal length; ``None``/NaN
     becomes the empty string, as in ``stable_id``. Hashing runs in DuckDB (vectorised, multi-threaded

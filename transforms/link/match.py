@@ -93,9 +93,9 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Indel
 
-from transforms.jurisdictions import Registry
-from transforms.normalise import normalise_name, split_sub_item
-from transforms.schema import LINK_METHODS, LINKS, POWER_TYPES
+from transforms.clean.normalise import normalise_name, split_sub_item
+from transforms.ingest.jurisdictions import Registry
+from transforms.publish.schema import LINK_METHODS, LINKS, POWER_TYPES
 
 DEFAULT_THRESHOLD = 0.86
 

@@ -43,8 +43,8 @@ import jinja2
 import pyarrow as pa
 from markupsafe import Markup
 
-from transforms.schema import LEVELS, POWER_TYPES, SEVERITIES
-from transforms.views import view_sql
+from transforms.publish.schema import LEVELS, POWER_TYPES, SEVERITIES
+from transforms.publish.views import view_sql
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_FILE = "report.html"
@@ -226,7 +226,7 @@ class RunData:
 def _bundled_registry() -> Any:
     """The bundled jurisdiction registry, or None: the report must render even if it cannot load."""
     try:
-        from transforms.jurisdictions import load_registry
+        from transforms.ingest.jurisdictions import load_registry
 
         return load_registry()
     except Exception:

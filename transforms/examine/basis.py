@@ -33,7 +33,7 @@ into 部门规章/地方政府规章 by the evidence — and overruled when it c
 data tags 《辽宁省矿产资源权益金制度改革实施方案》（辽政发【2017】33号） as 【行政法规】. Without tag or
 strong evidence the suffix decides weakly (《…条例》 → 行政法规, 《…办法》 → 部门规章, 《…通知》 → 规范性文件).
 Each citation also gets a ``scope`` (``national`` | ``local`` | ``unknown``): who issued it, which is what
-"locally set" means in ``transforms.reform``.
+"locally set" means in ``transforms.examine.reform``.
 
 Parsing runs once per *distinct* text (lists repeat the same basis many times), see ``parse_many``.
 """
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from transforms.jurisdictions import BUNDLED_REGISTRY
+from transforms.ingest.jurisdictions import BUNDLED_REGISTRY
 
 AUTHORITIES: tuple[str, ...] = (
     "法律",

@@ -1,6 +1,6 @@
 """Normalise the row frame: item names, main item / sub-item, power type, status and basic code.
 
-``normalise`` takes the row frame of ``transforms.read.read_rows`` and adds the columns listed under
+``normalise`` takes the row frame of ``transforms.ingest.read.read_rows`` and adds the columns listed under
 "Normalised columns" in docs/architecture.md. It changes no input column: ``name_raw``, ``code_raw`` and
 the other raw cells stay as read, because the quarantine and the report must show what the list said.
 
@@ -68,9 +68,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transforms.schema import POWER_TYPES, STATUSES
+from transforms import ROOT
+from transforms.publish.schema import POWER_TYPES, STATUSES
 
-VOCAB_DIR = Path(__file__).resolve().parent.parent / "data" / "vocab"
+VOCAB_DIR = ROOT / "data" / "vocab"
 
 DEFAULT_POWER_TYPE = "其他行政权力"
 DEFAULT_STATUS = "未注明"

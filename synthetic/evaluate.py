@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 from rapidfuzz import fuzz, process
 
-from transforms.jurisdictions import Registry
-from transforms.schema import LINKS
+from transforms.ingest.jurisdictions import Registry
+from transforms.publish.schema import LINKS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Sorting by an id column as numbers: the same order as comparing the strings, in less time.
 
-Item, power and finding ids are 16 lowercase hex digits (``transforms.items.stable_id``). For such
+Item, power and finding ids are 16 lowercase hex digits (``transforms.clean.items.stable_id``). For such
 strings lexicographic order *is* the numeric order of the 64-bit number they spell, so a sort can
 compare integers instead of strings. A national run sorts 9M item ids (consolidation) and 14M links by
 child id in its serial tail; comparing numbers took consolidation 31 → 24 s and the links' sort (with

@@ -1,7 +1,7 @@
 """Arrow schemas of every output table (see CONTRACT.md §5).
 
 One place fixes names and types so that every stage, the writer, the tests and the DuckDB views agree.
-Low-cardinality strings are dictionary-encoded by the writer (see ``transforms.write``), not here:
+Low-cardinality strings are dictionary-encoded by the writer (see ``transforms.publish.write``), not here:
 the logical type an analyst sees stays ``string``.
 """
 

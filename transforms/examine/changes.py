@@ -5,12 +5,12 @@ merged and split, and reviews later check whether devolved powers were really re
 module writes the contract's ``changes`` table and the three findings that need time:
 
 * ``diff_versions`` compares consecutive dated versions of each jurisdiction's list inside one run
-  (``transforms.versions.version_chains``);
+  (``transforms.examine.versions.version_chains``);
 * ``diff_against_previous`` compares this run's current lists with a previous run's (``--previous``);
 * ``find_over_time`` raises ``devolved_not_received`` with the devolution date and the days outstanding,
   ``received_without_devolution`` and ``cancelled_still_listed`` across versions.
 
-Matching between versions reuses the cross-level engine (``transforms.match.link_items``) instead of a
+Matching between versions reuses the cross-level engine (``transforms.link.match.link_items``) instead of a
 second matcher, so a renamed item is recognised exactly as a renamed county item is: by code, exact name
 or fuzzy score over the same threshold. To do that, the old version is relabelled to a synthetic
 jurisdiction that is made the *parent* of the new one in a tiny ``Registry``; ``link_items`` then links
@@ -83,10 +83,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
-from transforms.items import stable_id
-from transforms.jurisdictions import Jurisdiction, Registry
-from transforms.manifest import SourceSpec
-from transforms.schema import CHANGES, FINDINGS
+from transforms.clean.items import stable_id
+from transforms.ingest.jurisdictions import Jurisdiction, Registry
+from transforms.ingest.manifest import SourceSpec
+from transforms.publish.schema import CHANGES, FINDINGS
 
 DEFAULT_THRESHOLD = 0.86
 DEVOLVED = ("下放", "委托")
@@ -159,8 +159,8 @@ Linker = Callable[..., pa.Table]
 
 
 def _default_linker(items: pd.DataFrame, registry: Registry, *, threshold: float) -> pa.Table:
-    """``transforms.match.link_items``, imported on first use so this module loads without it."""
-    from transforms.match import link_items
+    """``transforms.link.match.link_items``, imported on first use so this module loads without it."""
+    from transforms.link.match import link_items
 
     return link_items(items, registry, threshold=threshold)
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from transforms.columns import (
+from transforms.ingest.columns import (
     FRAME_COLUMN,
     ROW_FRAME_COLUMNS,
     HeaderMap,

@@ -57,9 +57,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
-from transforms.consolidate import stable_ids
-from transforms.jurisdictions import Registry
-from transforms.schema import FINDINGS
+from transforms.ingest.jurisdictions import Registry
+from transforms.link.consolidate import stable_ids
+from transforms.publish.schema import FINDINGS
 
 SEVERITY: dict[str, str] = {
     "devolved_not_received": "error",

@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from transforms.manifest import SourceSpec
+from transforms.ingest.manifest import SourceSpec
 
 
 def current_source_ids(specs: Iterable[SourceSpec]) -> set[str]:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from transforms.manifest import CANONICAL_COLUMNS
+from transforms import ROOT
+from transforms.ingest.manifest import CANONICAL_COLUMNS
 
-ALIASES_PATH = Path(__file__).resolve().parent.parent / "data" / "vocab" / "column_aliases.csv"
+ALIASES_PATH = ROOT / "data" / "vocab" / "column_aliases.csv"
 
 CANONICAL: tuple[str, ...] = CANONICAL_COLUMNS
 

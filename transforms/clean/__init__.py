@@ -1,0 +1,1 @@
+"""Clean: normalise names, types and codes; validate rows with Great Expectations; build item ids."""

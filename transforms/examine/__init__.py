@@ -1,0 +1,1 @@
+"""Examine: findings, changes between versions, reform checks, legal bases, summaries."""

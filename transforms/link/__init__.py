@@ -1,0 +1,1 @@
+"""Link: match every item to its counterpart in each ancestor jurisdiction, consolidate powers, order ids."""
