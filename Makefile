@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: run test venv lint clean browser report-screenshot eval bench
+.PHONY: run test test-fast venv lint clean browser report-screenshot eval bench
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -ra
+
+# Everyday work: everything but the end-to-end tests marked slow (real servers, browsers, whole flows).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -ra -m "not slow"
 
 # Link quality against labelled data, with baselines side by side (prints a table, writes bench/results/eval.json).
 eval: $(STAMP)

@@ -1,9 +1,9 @@
 """The temporary Prefect API of a CLI run, started before the pipeline's heavy imports.
 
 Without an API configured, Prefect starts a temporary server itself when the flow is first called:
-it imports its server package into the calling process (~3.5 s, only to build the command line),
-then starts the server in a subprocess and waits for it to answer (~4 s). That was ~8 s of a
-one-million-item run whose flow takes ~55 s. Here the same subprocess (the command of Prefect's
+it imports its server package into the calling process (seconds, only to build the command line),
+then starts the server in a subprocess and waits for it to answer (seconds more, on the run's critical
+path; figures in bench/README.md). Here the same subprocess (the command of Prefect's
 ``SubprocessASGIServer``) starts first, boots on the second core while this process imports pandas,
 Arrow and the flows, and this process never imports the server package. Like Prefect's, it is
 stopped at exit, after Prefect's own exit hooks have sent the last logs.

@@ -141,8 +141,8 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
 def _column_hashes(series: pd.Series) -> np.ndarray:
     """One hash per row. A text column is hashed per distinct value and spread back by code: a
-    province's 400k rows hold far fewer distinct departments, bases or levels than cells (the 386k-row
-    province's match key: 1.24 → 0.82 s). Same hashes as hashing every row."""
+    province's 400k rows hold far fewer distinct departments, bases or levels than cells (figures in
+    bench/README.md). Same hashes as hashing every row."""
     if series.dtype != object:
         return pd.util.hash_pandas_object(series, index=False).to_numpy()
     try:

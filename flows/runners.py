@@ -81,8 +81,8 @@ def batch_gc() -> None:
 
     A province's rows are millions of small containers (a dict of raw cells and lists of warnings per
     row) that live as long as the scope; with CPython's default thresholds the collector walks them
-    again and again. On the 386k-row province 河北, read + finish in one process: GC 2.3 → 0.7 s,
-    25.6 → 23.6 s. Reference counting still frees every acyclic frame at once; only cycles wait longer.
+    again and again (figures in bench/README.md). Reference counting still frees every acyclic frame at
+    once; only cycles wait longer.
     Called by the tasks themselves, so it reaches worker processes of any cluster.
     """
     if gc.get_threshold() != BATCH_GC_THRESHOLDS:
@@ -92,7 +92,7 @@ def batch_gc() -> None:
 def trim_memory() -> None:
     """Hand freed memory back to the OS: glibc's heap (pandas, numpy, Python objects) and Arrow's pool
     (mimalloc) both keep freed pages for reuse otherwise. Cycles are collected first so that frames
-    held only by a reference cycle are freed at all. On one 386k-row province: 1.46 → 0.91 GB RSS."""
+    held only by a reference cycle are freed at all."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)

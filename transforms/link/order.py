@@ -3,8 +3,8 @@
 Item, power and finding ids are 16 lowercase hex digits (``transforms.clean.items.stable_id``). For such
 strings lexicographic order *is* the numeric order of the 64-bit number they spell, so a sort can
 compare integers instead of strings. A national run sorts 9M item ids (consolidation) and 14M links by
-child id in its serial tail; comparing numbers took consolidation 31 → 24 s and the links' sort (with
-its take) 26 → 18 s. Any other column, or an id column holding anything else, is sorted as it always
+child id in its serial tail, where comparing numbers is markedly faster (figures in bench/README.md).
+Any other column, or an id column holding anything else, is sorted as it always
 was, so the result never depends on the fast path.
 """
 
