@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -571,3 +572,34 @@ def test_quality_floor_small_synthetic_tree(tmp_path: Path) -> None:
 
 def test_power_types_constant_is_the_schema_one() -> None:
     assert len(POWER_TYPES) == 11
+
+
+def test_the_score_reason_and_cut_off_are_derived_from_the_comparisons() -> None:
+    """Splink-style: each comparison adds its part to the score and its words to the reason, and the name
+    cut-off assumes every other comparison at its maximum; nothing else knows the list."""
+    from transforms.link.match import COMPARISONS, WEIGHTS, _name_cutoff
+
+    assert [c.label for c in COMPARISONS] == ["name", "main", "sub", "qualifier", "type", "department", "basis"]
+    others = sum(c.max_weight() for c in COMPARISONS if c.label != "name" and c.bounds_name_cutoff)
+    assert others == pytest.approx(WEIGHTS.sub + WEIGHTS.type + WEIGHTS.dept + WEIGHTS.basis)
+    # a pair whose names are 0.9 similar reaches the threshold only if the name credit does: cut-off below it
+    assert 0 < _name_cutoff(DEFAULT_THRESHOLD) < 100
+    assert _name_cutoff(0.99) > _name_cutoff(DEFAULT_THRESHOLD)
+
+    rows = [
+        {"jur": CITY, "name": "食品经营许可（含保健食品）", "dept": "市市场监管局", "basis": "《食品安全法》第35条"},
+        {
+            "jur": COUNTY,
+            "name": "食品经营许可（保健食品）",
+            "dept": "区市场监管局",
+            "basis": "《食品安全法》第三十五条",
+        },
+    ]
+    links = links_of(rows, threshold=0.5).to_dict("records")
+    fuzzy = [link for link in links if link["method"] == "fuzzy"]
+    assert fuzzy, links
+    reason = fuzzy[0]["reason"]
+    parts = reason.split(", ")
+    assert parts[0].startswith("name ") and "main name" in parts[1] and parts[-1].startswith("legal basis")
+    added = [float(x) for x in re.findall(r"\(([+-]\d\.\d+)\)", reason)]
+    assert sum(added) == pytest.approx(fuzzy[0]["score"], abs=0.011)

@@ -85,10 +85,9 @@ from rapidfuzz import fuzz
 
 from transforms.clean.items import stable_id
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
-from transforms.ingest.manifest import SourceSpec
+from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD, SourceSpec
 from transforms.publish.schema import CHANGES, FINDINGS
 
-DEFAULT_THRESHOLD = 0.86
 DEVOLVED = ("下放", "委托")
 CANCELLED = "取消"
 RECEIVED = "承接"
@@ -675,7 +674,7 @@ def diff_versions(
     chains: Mapping[str, list[list[SourceSpec]]],
     registry: Registry,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_MATCH_THRESHOLD,
 ) -> pa.Table:
     """CHANGES between consecutive versions of each jurisdiction in ``chains`` (``version_chains``).
 
@@ -749,7 +748,7 @@ def diff_against_previous(
     previous_items: pd.DataFrame,
     registry: Registry | None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_MATCH_THRESHOLD,
 ) -> pa.Table:
     """CHANGES from a previous run's current lists to this run's, per jurisdiction present in both.
 
@@ -1267,7 +1266,7 @@ def find_over_time(
     registry: Registry,
     as_of: dt.date,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_MATCH_THRESHOLD,
 ) -> pa.Table:
     """FINDINGS that need the versions' dates: devolved_not_received, received_without_devolution and
     cancelled_still_listed across versions.

@@ -28,6 +28,7 @@ CANONICAL_COLUMNS = (
     "responsibility",
     "seq",
 )
+#: The fuzzy-link cut-off: the F1 optimum on the synthetic tree (``bench/eval.py``); the one definition.
 DEFAULT_MATCH_THRESHOLD = 0.86
 DEFAULT_MAX_ERROR_SHARE = 0.2
 _SOURCE_ID = re.compile(r"^[a-z0-9._-]+$")

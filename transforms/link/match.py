@@ -47,22 +47,24 @@ core into a set:
 * two explicit 办理项 that differ (X（换发） vs X（新增）) are siblings; different grades (第一类 vs 第二类,
   三级 vs 二级) are different powers.
 
-Score of a fuzzy candidate (sums to at most 1; a candidate is linked when it reaches ``threshold``):
+Score of a fuzzy candidate: the sum of ``COMPARISONS`` (one small object per field, each with its
+contribution, its maximum and its words in ``reason``; weights in ``Weights``), at most 1; a candidate is
+linked when it reaches ``threshold``:
 
 =====================  ==========================================================================
-name                   ``W_NAME`` × credit: 1 for identical cores, ``NAME_ONE_EDIT`` when they differ by
+name                   ``Weights.name`` × credit: 1 for identical cores, ``NAME_ONE_EDIT`` when they differ by
                        one inserted/deleted character (a typo; shorter core ≥ ``ONE_EDIT_MIN_LEN``), else
                        ``fuzz.ratio`` squared (two differing characters in a short name — 参保信息查询 vs
                        信息查询, 产品备案 vs 生产备案 — are a different power far more often than a typo)
-main name agrees       ``W_MAIN`` when the cores are identical
-sub-item               ``W_SUB`` when the 办理项 agree; ``W_SUB_CHILD`` when the child is a 办理项 of the
+main name agrees       ``Weights.main`` when the cores are identical
+sub-item               ``Weights.sub`` when the 办理项 agree; ``Weights.sub_child`` when the child is a 办理项 of the
                        parent's main item; a contradiction (above) vetoes
-qualifier              ``P_QUAL_CHILD`` when only the child has a bracketed qualifier (it is the more
-                       specific), ``P_QUAL_PARENT`` when only the parent has one, ``P_QUAL_DIFF`` when
+qualifier              ``Weights.qual_child`` when only the child has a bracketed qualifier (it is the more
+                       specific), ``Weights.qual_parent`` when only the parent has one, ``Weights.qual_diff`` when
                        both have different ones
-power type             ``W_TYPE`` same type, ``W_TYPE_NEAR`` same compatibility group; other groups veto
-department             ``W_DEPT`` same department stem, ``W_DEPT_UNKNOWN`` when a side has none, 0 else
-legal basis            ``W_BASIS`` × similarity when both have one, ``W_BASIS_UNKNOWN`` when not
+power type             ``Weights.type`` same type, ``Weights.type_near`` same compatibility group; other groups veto
+department             ``Weights.dept`` same department stem, ``Weights.dept_unknown`` when a side has none, 0 else
+legal basis            ``Weights.basis`` × similarity when both have one, ``Weights.basis_unknown`` when not
 =====================  ==========================================================================
 
 The weights were set by hand from the evidence they carry (the name carries almost all of it; type and
@@ -85,6 +87,7 @@ otherwise it tries its next candidate. Duplicates (identical cores) and 办理�
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -95,24 +98,32 @@ from rapidfuzz.distance import Indel
 
 from transforms.clean.normalise import normalise_name, split_sub_item
 from transforms.ingest.jurisdictions import Registry
+from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD
 from transforms.publish.schema import LINK_METHODS, LINKS, POWER_TYPES
 
-DEFAULT_THRESHOLD = 0.86
+DEFAULT_THRESHOLD = DEFAULT_MATCH_THRESHOLD  # one definition: the manifest's default
 
-# ---- fuzzy score weights (documented in the module docstring) ------------------------------------
-W_NAME = 0.62
-W_MAIN = 0.05
-W_SUB = 0.15
-W_SUB_CHILD = 0.13
-W_TYPE = 0.10
-W_TYPE_NEAR = 0.05
-W_DEPT = 0.05
-W_DEPT_UNKNOWN = 0.02
-W_BASIS = 0.03
-W_BASIS_UNKNOWN = 0.015
-P_QUAL_CHILD = -0.03
-P_QUAL_PARENT = -0.15
-P_QUAL_DIFF = -0.15
+
+@dataclass(frozen=True)
+class Weights:
+    """Every weight of the fuzzy score in one place (documented in the module docstring)."""
+
+    name: float = 0.62
+    main: float = 0.05
+    sub: float = 0.15
+    sub_child: float = 0.13
+    type: float = 0.10
+    type_near: float = 0.05
+    dept: float = 0.05
+    dept_unknown: float = 0.02
+    basis: float = 0.03
+    basis_unknown: float = 0.015
+    qual_child: float = -0.03
+    qual_parent: float = -0.15
+    qual_diff: float = -0.15
+
+
+WEIGHTS = Weights()
 QUAL_SAME = 0.95  # qualifier similarity from which two qualifiers count as the same
 NAME_ONE_EDIT = 0.96  # name credit when the cores differ by one inserted/deleted character
 ONE_EDIT_MIN_LEN = 5  # ... and the shorter core has at least this many characters
@@ -620,35 +631,9 @@ class _Scored:
         self.one_edit = one_edit & ~exact_main
         self.main_agree = exact_main
 
-        qc, qp = p.q_id[child], p.q_id[parent]
-        qs = p.q_strings
-        both = (qc >= 0) & (qp >= 0) & (qc != qp)
-        qsim = _pair_map(qc, qp, lambda x, y: _qualifier_similarity(qs[x], qs[y]), both)
-        qual = np.zeros(len(child))
-        qual[(qc >= 0) & (qp < 0)] = P_QUAL_CHILD
-        qual[(qc < 0) & (qp >= 0)] = P_QUAL_PARENT
-        qual[both & (qsim < QUAL_SAME)] = P_QUAL_DIFF
-        self.qual = qual
-
-        tc, tp = p.type_id[child], p.type_id[parent]
-        self.type_same = tc == tp
-        dc, dp = p.dept_id[child], p.dept_id[parent]
-        dn = p.dept_norm
-        dept_known = (dc >= 0) & (dp >= 0)
-        agree = _pair_map(dc, dp, lambda x, y: float(departments_agree(dn[x], dn[y])), dept_known)
-        self.dept = np.where(dept_known, np.where(agree == 1.0, 1, 0), -1)  # 1 agree, 0 differ, -1 unknown
-        bc, bp = p.basis_id[child], p.basis_id[parent]
-        bs = p.basis_strings
-        basis_known = (bc >= 0) & (bp >= 0)
-        self.basis_sim = _pair_map(bc, bp, lambda x, y: fuzz.ratio(bs[x], bs[y]) / 100.0, basis_known)
-
-        self.c_name = W_NAME * credit
-        self.c_main = np.where(self.main_agree, W_MAIN, 0.0)
-        self.c_sub = np.where(rel == _AGREE, W_SUB, np.where(rel == _CHILD_SUB, W_SUB_CHILD, 0.0))
-        self.c_type = np.where(self.type_same, W_TYPE, W_TYPE_NEAR)
-        self.c_dept = np.select([self.dept == 1, self.dept == -1], [W_DEPT, W_DEPT_UNKNOWN], 0.0)
-        self.c_basis = np.where(basis_known, W_BASIS * np.nan_to_num(self.basis_sim), W_BASIS_UNKNOWN)
-        total = self.c_name + self.c_main + self.c_sub + self.c_type + self.c_dept + self.c_basis + qual
+        self.credit = credit
+        self.contributions = {c.label: c.contribution(self, p) for c in COMPARISONS}
+        total = sum(self.contributions.values())
         total = np.where(rel == _VETO, 0.0, total)
         self.score = np.clip(np.round(total, 6), 0.0, 1.0)
 
@@ -658,60 +643,223 @@ class _Scored:
         Formatted once per distinct combination of the (rounded) components, so cost follows the few
         hundred distinct explanations rather than the number of links.
         """
-        c, pr = self.child[idx], self.parent[idx]
-        basis = np.where(np.isnan(self.basis_sim[idx]), -1, np.round(self.basis_sim[idx] * 100)).astype(np.int64)
-        columns = (
-            np.round(self.sim[idx] * 100).astype(np.int64),
-            np.round(self.c_name[idx] * 100).astype(np.int64),
-            self.one_edit[idx].astype(np.int64),
-            self.main_agree[idx].astype(np.int64),
-            self.rel[idx].astype(np.int64),
-            p.act[c],
-            p.act[c] & ~p.act[pr],
-            np.round(self.qual[idx] * 100).astype(np.int64),
-            p.type_id[c] + 1,
-            p.type_id[pr] + 1,
-            self.dept[idx] + 1,
-            basis + 1,
-            np.round(self.c_basis[idx] * 1000).astype(np.int64),
-        )
+        columns = [column for c in COMPARISONS for column in c.key(self, p, idx)]
         key, first = _combine(*columns)
         texts = np.array([self._reason(p, int(idx[f])) for f in first], dtype=object)
         return texts[key]
 
     def _reason(self, p: _Prepared, i: int) -> str:
-        types = (*POWER_TYPES, "?")
-        name = f"name {self.sim[i]:.2f}" + (" (one character off)" if self.one_edit[i] else "")
-        parts = [f"{name} (+{self.c_name[i]:.2f})"]
-        parts.append(f"main name agrees (+{W_MAIN:.2f})" if self.main_agree[i] else "main name differs (+0.00)")
-        child, parent = self.child[i], self.parent[i]
-        if self.rel[i] == _AGREE:
-            parts.append(f"办理项 agree ({_action_names(int(p.act[child])) or 'none'}) (+{W_SUB:.2f})")
-        else:
-            words = _action_names(int(p.act[child] & ~p.act[parent])) or "its own"
-            parts.append(f"child is a 办理项 ({words}) of the parent's main item (+{W_SUB_CHILD:.2f})")
-        qual = {
-            P_QUAL_CHILD: f"qualifier on the child only ({P_QUAL_CHILD:+.2f})",
-            P_QUAL_PARENT: f"qualifier on the parent only ({P_QUAL_PARENT:+.2f})",
-            P_QUAL_DIFF: f"qualifiers differ ({P_QUAL_DIFF:+.2f})",
-        }.get(self.qual[i])
-        if qual:
-            parts.append(qual)
-        if self.type_same[i]:
-            parts.append(f"type agrees (+{W_TYPE:.2f})")
-        else:
-            parts.append(f"type {types[p.type_id[child]]}≈{types[p.type_id[parent]]} (+{W_TYPE_NEAR:.2f})")
-        parts.append(
-            {
-                1: f"department agrees (+{W_DEPT:.2f})",
-                -1: f"department unknown (+{W_DEPT_UNKNOWN:.2f})",
-            }.get(int(self.dept[i]), "department differs (+0.00)")
+        parts = (c.explain(self, p, i) for c in COMPARISONS)
+        return ", ".join(part for part in parts if part)
+
+
+class Comparison:
+    """One field's part of a candidate pair's score, like a Splink comparison: what it adds per pair,
+    the most it can add, which values make two explanations differ, and its words in ``reason``.
+
+    The score is the sum of ``COMPARISONS``' contributions (a veto of the name relations sets it to 0),
+    the reason lists their explanations in that order, and the fuzzy stage's name cut-off assumes every
+    comparison but the name at its ``max_weight``. Adding a comparison is adding one object there.
+    """
+
+    label: str
+    #: counted in the name cut-off: False for a comparison that can only add when the names are identical
+    bounds_name_cutoff: bool = True
+
+    def max_weight(self) -> float:
+        raise NotImplementedError
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        raise NotImplementedError
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Integer columns that, taken together over all comparisons, decide the reason's text."""
+        raise NotImplementedError
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str | None:
+        raise NotImplementedError
+
+
+class NameComparison(Comparison):
+    """The core names: identical, one character off (a typo), or their similarity squared."""
+
+    label = "name"
+
+    def max_weight(self) -> float:
+        return WEIGHTS.name
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        return WEIGHTS.name * s.credit
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (
+            np.round(s.sim[idx] * 100).astype(np.int64),
+            np.round(s.contributions[self.label][idx] * 100).astype(np.int64),
+            s.one_edit[idx].astype(np.int64),
         )
-        if np.isnan(self.basis_sim[i]):
-            parts.append(f"legal basis unknown (+{W_BASIS_UNKNOWN:.3f})")
-        else:
-            parts.append(f"legal basis {self.basis_sim[i]:.2f} (+{self.c_basis[i]:.2f})")
-        return ", ".join(parts)
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        name = f"name {s.sim[i]:.2f}" + (" (one character off)" if s.one_edit[i] else "")
+        return f"{name} (+{s.contributions[self.label][i]:.2f})"
+
+
+class MainNameComparison(Comparison):
+    """The main item (the name without its 办理项) is the same."""
+
+    label = "main"
+    bounds_name_cutoff = False  # needs identical cores, i.e. a name similarity of 100
+
+    def max_weight(self) -> float:
+        return WEIGHTS.main
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        return np.where(s.main_agree, WEIGHTS.main, 0.0)
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (s.main_agree[idx].astype(np.int64),)
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        return f"main name agrees (+{WEIGHTS.main:.2f})" if s.main_agree[i] else "main name differs (+0.00)"
+
+
+class SubItemComparison(Comparison):
+    """The 办理项 (handling words) agree, or the child is a 办理项 of the parent's main item."""
+
+    label = "sub"
+
+    def max_weight(self) -> float:
+        return max(WEIGHTS.sub, WEIGHTS.sub_child)
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        return np.where(s.rel == _AGREE, WEIGHTS.sub, np.where(s.rel == _CHILD_SUB, WEIGHTS.sub_child, 0.0))
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        c, pr = s.child[idx], s.parent[idx]
+        return (s.rel[idx].astype(np.int64), p.act[c], p.act[c] & ~p.act[pr])
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        child, parent = s.child[i], s.parent[i]
+        if s.rel[i] == _AGREE:
+            return f"办理项 agree ({_action_names(int(p.act[child])) or 'none'}) (+{WEIGHTS.sub:.2f})"
+        words = _action_names(int(p.act[child] & ~p.act[parent])) or "its own"
+        return f"child is a 办理项 ({words}) of the parent's main item (+{WEIGHTS.sub_child:.2f})"
+
+
+class QualifierComparison(Comparison):
+    """Bracketed qualifiers (（含保健食品）): a penalty when only one side has one or they differ."""
+
+    label = "qualifier"
+
+    def max_weight(self) -> float:
+        return 0.0
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        qc, qp = p.q_id[s.child], p.q_id[s.parent]
+        qs = p.q_strings
+        both = (qc >= 0) & (qp >= 0) & (qc != qp)
+        qsim = _pair_map(qc, qp, lambda x, y: _qualifier_similarity(qs[x], qs[y]), both)
+        qual = np.zeros(len(s.child))
+        qual[(qc >= 0) & (qp < 0)] = WEIGHTS.qual_child
+        qual[(qc < 0) & (qp >= 0)] = WEIGHTS.qual_parent
+        qual[both & (qsim < QUAL_SAME)] = WEIGHTS.qual_diff
+        return qual
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (np.round(s.contributions[self.label][idx] * 100).astype(np.int64),)
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str | None:
+        return {
+            WEIGHTS.qual_child: f"qualifier on the child only ({WEIGHTS.qual_child:+.2f})",
+            WEIGHTS.qual_parent: f"qualifier on the parent only ({WEIGHTS.qual_parent:+.2f})",
+            WEIGHTS.qual_diff: f"qualifiers differ ({WEIGHTS.qual_diff:+.2f})",
+        }.get(s.contributions[self.label][i])
+
+
+class TypeComparison(Comparison):
+    """The power type: the same, or of the same compatibility group (other groups veto, in ``rel``)."""
+
+    label = "type"
+
+    def max_weight(self) -> float:
+        return WEIGHTS.type
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        s.type_same = p.type_id[s.child] == p.type_id[s.parent]
+        return np.where(s.type_same, WEIGHTS.type, WEIGHTS.type_near)
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (p.type_id[s.child[idx]] + 1, p.type_id[s.parent[idx]] + 1)
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        if s.type_same[i]:
+            return f"type agrees (+{WEIGHTS.type:.2f})"
+        types = (*POWER_TYPES, "?")
+        child, parent = types[p.type_id[s.child[i]]], types[p.type_id[s.parent[i]]]
+        return f"type {child}≈{parent} (+{WEIGHTS.type_near:.2f})"
+
+
+class DepartmentComparison(Comparison):
+    """The department's stem agrees, differs, or is unknown on a side."""
+
+    label = "department"
+
+    def max_weight(self) -> float:
+        return WEIGHTS.dept
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        dc, dp = p.dept_id[s.child], p.dept_id[s.parent]
+        dn = p.dept_norm
+        known = (dc >= 0) & (dp >= 0)
+        agree = _pair_map(dc, dp, lambda x, y: float(departments_agree(dn[x], dn[y])), known)
+        s.dept = np.where(known, np.where(agree == 1.0, 1, 0), -1)  # 1 agree, 0 differ, -1 unknown
+        return np.select([s.dept == 1, s.dept == -1], [WEIGHTS.dept, WEIGHTS.dept_unknown], 0.0)
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (s.dept[idx] + 1,)
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        return {
+            1: f"department agrees (+{WEIGHTS.dept:.2f})",
+            -1: f"department unknown (+{WEIGHTS.dept_unknown:.2f})",
+        }.get(int(s.dept[i]), "department differs (+0.00)")
+
+
+class BasisComparison(Comparison):
+    """The legal basis: its similarity when both sides give one."""
+
+    label = "basis"
+
+    def max_weight(self) -> float:
+        return WEIGHTS.basis
+
+    def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
+        bc, bp = p.basis_id[s.child], p.basis_id[s.parent]
+        bs = p.basis_strings
+        known = (bc >= 0) & (bp >= 0)
+        s.basis_sim = _pair_map(bc, bp, lambda x, y: fuzz.ratio(bs[x], bs[y]) / 100.0, known)
+        return np.where(known, WEIGHTS.basis * np.nan_to_num(s.basis_sim), WEIGHTS.basis_unknown)
+
+    def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        sim = s.basis_sim[idx]
+        basis = np.where(np.isnan(sim), -1, np.round(sim * 100)).astype(np.int64)
+        return (basis + 1, np.round(s.contributions[self.label][idx] * 1000).astype(np.int64))
+
+    def explain(self, s: _Scored, p: _Prepared, i: int) -> str:
+        if np.isnan(s.basis_sim[i]):
+            return f"legal basis unknown (+{WEIGHTS.basis_unknown:.3f})"
+        return f"legal basis {s.basis_sim[i]:.2f} (+{s.contributions[self.label][i]:.2f})"
+
+
+#: The fuzzy score's comparisons, in the order of the reason text (and of the sum).
+COMPARISONS: tuple[Comparison, ...] = (
+    NameComparison(),
+    MainNameComparison(),
+    SubItemComparison(),
+    QualifierComparison(),
+    TypeComparison(),
+    DepartmentComparison(),
+    BasisComparison(),
+)
 
 
 def _qualifier_similarity(a: str, b: str) -> float:
@@ -732,8 +880,8 @@ def _action_names(mask: int) -> str:
 
 def _name_cutoff(threshold: float) -> float:
     """Lowest name similarity (0–100) that can still reach ``threshold`` with every other component maxed."""
-    others = W_SUB + W_TYPE + W_DEPT + W_BASIS  # W_MAIN needs identical cores, i.e. similarity 100
-    credit = (threshold - others) / W_NAME  # the name credit needed
+    others = sum(c.max_weight() for c in COMPARISONS if c.label != "name" and c.bounds_name_cutoff)
+    credit = (threshold - others) / WEIGHTS.name  # the name credit needed
     if credit >= NAME_ONE_EDIT:
         floor = credit**0.5  # only the squared similarity can reach it
     else:  # a one-edit pair may: its ratio is at least 1 - 1 / (2 * ONE_EDIT_MIN_LEN + 1)
