@@ -248,7 +248,7 @@ def test_power_groups() -> None:
 
 def test_canonical_core_folds_punishment_wordings_department_prefix_and_numbering() -> None:
     cores = {
-        name_features(strip_department_prefix(normalise_name(n)))[0]
+        name_features(strip_department_prefix(normalise_name(n))).core
         for n in (
             "对违反《中华人民共和国公路法》的处罚",
             "对违反《中华人民共和国公路法》行为的处罚",

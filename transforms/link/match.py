@@ -88,6 +88,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -238,9 +239,24 @@ def _actions(text: str) -> tuple[str, int, int]:
     return _ACTION_RE.sub("", text), mask, count
 
 
-def name_features(main: str, sub: str | None = None) -> tuple:
-    """Canonical form: ``(core, main_core, actions, n_actions, residual, qualifier, main_actions, n_main,
-    tail_actions, n_tail, sub_actions)``.
+class NameFeatures(NamedTuple):
+    """What matching compares of a name (see ``name_features``)."""
+
+    core: str
+    main_core: str
+    actions: int
+    n_actions: int
+    residual: str
+    qualifier: str
+    main_actions: int
+    n_main: int
+    tail_actions: int
+    n_tail: int
+    sub_actions: int
+
+
+def name_features(main: str, sub: str | None = None) -> NameFeatures:
+    """Canonical form of a name (main name and sub-item) as :class:`NameFeatures`.
 
     ``core`` is what names are compared on: the main name without level qualifiers, bracketed
     qualifiers, punctuation, list numbering and handling words, with 对…的处罚 variants folded, plus the
@@ -277,18 +293,18 @@ def name_features(main: str, sub: str | None = None) -> tuple:
         tail_mask |= sub_mask
         tail_count += sub_count
     qualifier = _PUNCT.sub("", "".join(q for q in quals if not _ACTION_RE.fullmatch(q)))
-    return (
-        core + residual,
-        core,
-        mask,
-        count,
-        residual,
-        qualifier,
-        main_mask,
-        main_count,
-        tail_mask,
-        tail_count,
-        sub_mask,
+    return NameFeatures(
+        core=core + residual,
+        main_core=core,
+        actions=mask,
+        n_actions=count,
+        residual=residual,
+        qualifier=qualifier,
+        main_actions=main_mask,
+        n_main=main_count,
+        tail_actions=tail_mask,
+        n_tail=tail_count,
+        sub_actions=sub_mask,
     )
 
 
@@ -444,24 +460,24 @@ class _Prepared:
                 k_strings.append(text)
             return j
 
-        k_of = np.array([kid(f[0]) for f in feats], dtype=np.int64)
-        km_of = np.array([kid(f[1]) for f in feats], dtype=np.int64)
+        k_of = np.array([kid(f.core) for f in feats], dtype=np.int64)
+        km_of = np.array([kid(f.main_core) for f in feats], dtype=np.int64)
         self.k_strings = k_strings
         self.k_len = np.array([len(k) for k in k_strings], dtype=np.int64)
         self.k_id = k_of[fid]
         self.km_id = km_of[fid]
-        self.act = np.array([f[2] for f in feats], dtype=np.int64)[fid]
-        self.n_act = np.array([f[3] for f in feats], dtype=np.int64)[fid]
-        self.has_residual = np.array([bool(f[4]) for f in feats], dtype=bool)[fid]
-        q_codes, q_values = pd.factorize(pd.Series([f[5] or None for f in feats], dtype=object))
+        self.act = np.array([f.actions for f in feats], dtype=np.int64)[fid]
+        self.n_act = np.array([f.n_actions for f in feats], dtype=np.int64)[fid]
+        self.has_residual = np.array([bool(f.residual) for f in feats], dtype=bool)[fid]
+        q_codes, q_values = pd.factorize(pd.Series([f.qualifier or None for f in feats], dtype=object))
         self.q_id = q_codes.astype(np.int64)[fid]
         self.q_strings = list(q_values)
-        self.act_main = np.array([f[6] for f in feats], dtype=np.int64)[fid]
-        self.n_act_main = np.array([f[7] for f in feats], dtype=np.int64)[fid]
-        self.tail = np.array([f[8] for f in feats], dtype=np.int64)[fid]
-        self.n_tail = np.array([f[9] for f in feats], dtype=np.int64)[fid]
-        self.sub_act = np.array([f[10] for f in feats], dtype=np.int64)[fid]
-        r_codes, _ = pd.factorize(pd.Series([f[4] for f in feats], dtype=object))
+        self.act_main = np.array([f.main_actions for f in feats], dtype=np.int64)[fid]
+        self.n_act_main = np.array([f.n_main for f in feats], dtype=np.int64)[fid]
+        self.tail = np.array([f.tail_actions for f in feats], dtype=np.int64)[fid]
+        self.n_tail = np.array([f.n_tail for f in feats], dtype=np.int64)[fid]
+        self.sub_act = np.array([f.sub_actions for f in feats], dtype=np.int64)[fid]
+        r_codes, _ = pd.factorize(pd.Series([f.residual for f in feats], dtype=object))
         self.residual_id = r_codes.astype(np.int64)[fid]
         g_codes, _ = pd.factorize(pd.Series(grades, dtype=object))
         self.grade_id = g_codes.astype(np.int64)[fid]
