@@ -578,6 +578,22 @@ def _cancelled_still_listed(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     return _finish("cancelled_still_listed", found, _pair_details(hits), hits["p_item_id"])
 
 
+def _contrast(kind: str, hits: pd.DataFrame, column: str, said: str, against: str, end: str) -> pd.DataFrame:
+    """A finding per linked pair whose ``column`` differs: "<child> <said> <value><against><parent> <said>…"."""
+    found = _pair_base(hits)
+    found["message"] = (
+        _who(hits["c_jurisdiction_name"], hits["c_name"])
+        + said
+        + _text(hits[f"c_{column}"])
+        + against
+        + _who(hits["p_jurisdiction_name"], hits["p_name"])
+        + said
+        + _text(hits[f"p_{column}"])
+        + end
+    )
+    return _finish(kind, found, _pair_details(hits), hits["p_item_id"])
+
+
 def _type_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     """Linked items of different power types: one of the two lists classifies the power wrongly."""
     text, _ = items.texts("power_type")
@@ -586,18 +602,7 @@ def _type_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     if not keep.any():
         return _none()
     hits = pairs.frame(items, keep)
-    found = _pair_base(hits)
-    found["message"] = (
-        _who(hits["c_jurisdiction_name"], hits["c_name"])
-        + "为"
-        + _text(hits["c_power_type"])
-        + "，而对应的 "
-        + _who(hits["p_jurisdiction_name"], hits["p_name"])
-        + "为"
-        + _text(hits["p_power_type"])
-        + "（权力类型不一致）"
-    )
-    return _finish("type_mismatch", found, _pair_details(hits), hits["p_item_id"])
+    return _contrast("type_mismatch", hits, "power_type", "为", "，而对应的 ", "（权力类型不一致）")
 
 
 def _normalise_instrument(name: str) -> str:
@@ -683,18 +688,7 @@ def _code_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     if not keep.any():
         return _none()
     hits = pairs.frame(items, keep)
-    found = _pair_base(hits)
-    found["message"] = (
-        _who(hits["c_jurisdiction_name"], hits["c_name"])
-        + "编码 "
-        + _text(hits["c_base_code"])
-        + " 与 "
-        + _who(hits["p_jurisdiction_name"], hits["p_name"])
-        + "编码 "
-        + _text(hits["p_base_code"])
-        + " 不一致（四级四同）"
-    )
-    return _finish("code_mismatch", found, _pair_details(hits), hits["p_item_id"])
+    return _contrast("code_mismatch", hits, "base_code", "编码 ", " 与 ", " 不一致（四级四同）")
 
 
 def _where(frame: pd.DataFrame) -> pd.Series:

@@ -505,6 +505,20 @@ def _finish(kind: str, found: pd.DataFrame, details: dict[str, pd.Series | _Raw]
     return out[[c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]]
 
 
+def _item_findings(severity: object, hits: pd.DataFrame, message: pd.Series) -> pd.DataFrame:
+    """The base columns of findings about one item each (no other item)."""
+    return pd.DataFrame(
+        {
+            "severity": severity,
+            "jurisdiction_code": hits["jurisdiction_code"],
+            "item_id": hits["item_id"],
+            "other_item_id": None,
+            "other_jurisdiction_code": None,
+            "message": message,
+        }
+    )
+
+
 def _none() -> pd.DataFrame:
     return pd.DataFrame(columns=FINDINGS.names)
 
@@ -557,26 +571,21 @@ def _locally_set_licence(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFram
     hits = cand.merge(judged, left_on="legal_basis", right_on="text", how="inner").reset_index(drop=True)
     if hits.empty:
         return _none()
-    found = pd.DataFrame(
-        {
-            "severity": rules.local_severity,
-            "jurisdiction_code": hits["jurisdiction_code"],
-            "item_id": hits["item_id"],
-            "other_item_id": None,
-            "other_jurisdiction_code": None,
-            "message": _cat(
-                hits["jurisdiction_name"],
-                " 的",
-                hits["power_type"],
-                "「",
-                hits["name"],
-                "」的依据仅有",
-                hits["authority_text"],
-                "（",
-                hits["instrument_text"],
-                "），属地方自行设定的行政许可，应予清理",
-            ),
-        }
+    found = _item_findings(
+        rules.local_severity,
+        hits,
+        _cat(
+            hits["jurisdiction_name"],
+            " 的",
+            hits["power_type"],
+            "「",
+            hits["name"],
+            "」的依据仅有",
+            hits["authority_text"],
+            "（",
+            hits["instrument_text"],
+            "），属地方自行设定的行政许可，应予清理",
+        ),
     )
     details = {
         "name": hits["name"],
@@ -812,24 +821,19 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
     severity = hits["name"].map(
         {name: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__) for name, ws in matched.items()}
     )
-    found = pd.DataFrame(
-        {
-            "severity": severity,
-            "jurisdiction_code": hits["jurisdiction_code"],
-            "item_id": hits["item_id"],
-            "other_item_id": None,
-            "other_jurisdiction_code": None,
-            "message": _cat(
-                hits["jurisdiction_name"],
-                " 的「",
-                hits["name"],
-                "」列为",
-                hits["power_type"],
-                "，名称含「",
-                first,
-                "」，可能是变相审批，请核实是否应列为行政许可或予以取消",
-            ),
-        }
+    found = _item_findings(
+        severity,
+        hits,
+        _cat(
+            hits["jurisdiction_name"],
+            " 的「",
+            hits["name"],
+            "」列为",
+            hits["power_type"],
+            "，名称含「",
+            first,
+            "」，可能是变相审批，请核实是否应列为行政许可或予以取消",
+        ),
     )
     details = {
         "name": hits["name"],
@@ -864,24 +868,19 @@ def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd
     hits = frame[cand].reset_index(drop=True)
     if hits.empty:
         return _none()
-    found = pd.DataFrame(
-        {
-            "severity": rules.devolved_severity,
-            "jurisdiction_code": hits["jurisdiction_code"],
-            "item_id": hits["item_id"],
-            "other_item_id": None,
-            "other_jurisdiction_code": None,
-            "message": _cat(
-                hits["jurisdiction_name"],
-                " ",
-                hits["status"],
-                "的「",
-                hits["name"],
-                "」没有列明",
-                hits["status"],
-                "后的监管责任（责任事项为空）",
-            ),
-        }
+    found = _item_findings(
+        rules.devolved_severity,
+        hits,
+        _cat(
+            hits["jurisdiction_name"],
+            " ",
+            hits["status"],
+            "的「",
+            hits["name"],
+            "」没有列明",
+            hits["status"],
+            "后的监管责任（责任事项为空）",
+        ),
     )
     details = {
         "name": hits["name"],

@@ -87,6 +87,7 @@ otherwise it tries its next candidate. Duplicates (identical cores) and 办理�
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -814,6 +815,15 @@ class TypeComparison(Comparison):
         return f"type {child}≈{parent} (+{WEIGHTS.type_near:.2f})"
 
 
+def _where_both_known(
+    s: _Scored, ids: np.ndarray, values: list[str], similarity: Callable[[str, str], float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which pairs have the field on both sides, and their similarity there (NaN elsewhere)."""
+    child, parent = ids[s.child], ids[s.parent]
+    known = (child >= 0) & (parent >= 0)
+    return known, _pair_map(child, parent, lambda x, y: similarity(values[x], values[y]), known)
+
+
 class DepartmentComparison(Comparison):
     """The department's stem agrees, differs, or is unknown on a side."""
 
@@ -823,10 +833,7 @@ class DepartmentComparison(Comparison):
         return WEIGHTS.dept
 
     def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
-        dc, dp = p.dept_id[s.child], p.dept_id[s.parent]
-        dn = p.dept_norm
-        known = (dc >= 0) & (dp >= 0)
-        agree = _pair_map(dc, dp, lambda x, y: float(departments_agree(dn[x], dn[y])), known)
+        known, agree = _where_both_known(s, p.dept_id, p.dept_norm, lambda x, y: float(departments_agree(x, y)))
         s.dept = np.where(known, np.where(agree == 1.0, 1, 0), -1)  # 1 agree, 0 differ, -1 unknown
         return np.select([s.dept == 1, s.dept == -1], [WEIGHTS.dept, WEIGHTS.dept_unknown], 0.0)
 
@@ -849,10 +856,7 @@ class BasisComparison(Comparison):
         return WEIGHTS.basis
 
     def contribution(self, s: _Scored, p: _Prepared) -> np.ndarray:
-        bc, bp = p.basis_id[s.child], p.basis_id[s.parent]
-        bs = p.basis_strings
-        known = (bc >= 0) & (bp >= 0)
-        s.basis_sim = _pair_map(bc, bp, lambda x, y: fuzz.ratio(bs[x], bs[y]) / 100.0, known)
+        known, s.basis_sim = _where_both_known(s, p.basis_id, p.basis_strings, lambda x, y: fuzz.ratio(x, y) / 100.0)
         return np.where(known, WEIGHTS.basis * np.nan_to_num(s.basis_sim), WEIGHTS.basis_unknown)
 
     def key(self, s: _Scored, p: _Prepared, idx: np.ndarray) -> tuple[np.ndarray, ...]:
