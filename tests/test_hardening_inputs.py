@@ -227,7 +227,7 @@ JSON_VALUE = st.recursive(
 RECORD = st.dictionaries(st.sampled_from(HEADER + OTHER_HEADERS) | TEXT, JSON_VALUE, max_size=6)
 
 
-def _json_cell(value: object) -> str:
+def json_cell(value: object) -> str:
     """The reader's documented cell text for a JSON value (strings as they are, others as JSON)."""
     if value is None:
         return ""
@@ -243,7 +243,7 @@ def _json_cell(value: object) -> str:
 def _element_is_row(element: object) -> bool:
     if not isinstance(element, dict):
         return True  # kept as a row with an error, never dropped
-    cells = [_json_cell(v) for v in element.values()]
+    cells = [json_cell(v) for v in element.values()]
     return any(re.search("[\ud800-\udfff]", c + str(k)) for c, k in zip(cells, element, strict=True)) or not blank(
         cells
     )
@@ -493,9 +493,9 @@ def test_a_zip_member_lying_about_its_size_cannot_expand_past_it() -> None:
 
 
 def test_workbook_cell_budget_is_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.ingest.read as read_module
+    from transforms.ingest.read import limits
 
-    monkeypatch.setattr(read_module, "MAX_WORKBOOK_CELLS", 10)
+    monkeypatch.setattr(limits, "MAX_WORKBOOK_CELLS", 10)
 
     def build(wb: Workbook) -> None:
         ws = _list_sheet(wb)

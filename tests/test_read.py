@@ -935,22 +935,23 @@ XLSX_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(XLSX_CASES))
-def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.ingest.read as read_module
+def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str) -> None:
+    """The fast path and the reference path (openpyxl alone), called side by side as rapidfuzz tests its two."""
+    from transforms.ingest.read.workbook import xlsx_tables
+    from transforms.ingest.read.xlsx_fast import load_xlsx_fast
 
     data = XLSX_CASES[case]()
 
-    def tables() -> str:
+    def tables(fast: bool) -> str:
         try:
-            return repr(read_module._xlsx_tables(data))
+            return repr(xlsx_tables(data, fast=fast))
         except SourceReadError as exc:
             return f"SourceReadError: {exc}"
 
-    fast = tables()
+    fast = tables(fast=True)
     unreadable = case.startswith("bad_") or case == "malformed"
-    assert (read_module._load_xlsx_fast(data) is None) == unreadable  # else openpyxl did the work
-    monkeypatch.setattr(read_module, "_load_xlsx_fast", lambda _data: None)
-    assert fast == tables()
+    assert (load_xlsx_fast(data) is None) == unreadable  # else openpyxl did the work
+    assert fast == tables(fast=False)
     if unreadable:
         assert fast.startswith("SourceReadError: not a readable xlsx workbook")
     else:
@@ -959,37 +960,38 @@ def test_fast_xlsx_reader_gives_what_openpyxl_gives(case: str, monkeypatch: pyte
 
 def test_fast_xlsx_reader_reads_plain_sheets_directly() -> None:
     """The regex path (not only ElementTree) is taken for the sheets Excel, WPS and openpyxl write."""
-    import transforms.ingest.read as read_module
+    from transforms.ingest.read.xlsx_fast import SheetXml
 
     def sheet_xml(data: bytes) -> bytes:
         return zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
 
     for case in ("openpyxl_built", "excel_like", "types", "formulas_and_rich_text", "escapes_and_line_ends"):
-        assert read_module._SheetXml.split(sheet_xml(XLSX_CASES[case]())) is not None, case
-    assert read_module._SheetXml.split(sheet_xml(XLSX_CASES["comment_in_sheet_data"]())) is None
+        assert SheetXml.split(sheet_xml(XLSX_CASES[case]())) is not None, case
+    assert SheetXml.split(sheet_xml(XLSX_CASES["comment_in_sheet_data"]())) is None
 
 
 def _reference_records_table(records: list[tuple[int, object, str | None]]):
-    """_records_table written record by record and key by key (the union of keys in first-seen order)."""
-    from transforms.ingest.read import _json_cell, _json_kind, _Table
+    """records_table written record by record and key by key (the union of keys in first-seen order)."""
+    from transforms.ingest.read.jsonfile import json_cell, json_kind
+    from transforms.ingest.read.table import Table
 
     keys: dict[str, int] = {}
     for _, element, _ in records:
         if isinstance(element, dict):
             for key in element:
                 keys.setdefault(str(key), len(keys))
-    table = _Table(sheet="", rows=[list(keys)], row_nos=[0])
+    table = Table(sheet="", rows=[list(keys)], row_nos=[0])
     for i, (row_no, element, error) in enumerate(records, start=1):
         cells = [""] * len(keys)
         if isinstance(element, dict):
             for key, value in element.items():
-                cells[keys[str(key)]] = _json_cell(value)
+                cells[keys[str(key)]] = json_cell(value)
         elif error is not None:
             table.raw_extra[i] = {"(line)": str(element)}
             table.problems[i] = [(None, f"invalid JSON ({error})")]
         else:
-            table.raw_extra[i] = {"(value)": _json_cell(element)}
-            table.problems[i] = [(None, f"element is {_json_kind(element)}, not an object")]
+            table.raw_extra[i] = {"(value)": json_cell(element)}
+            table.problems[i] = [(None, f"element is {json_kind(element)}, not an object")]
         table.rows.append(cells)
         table.row_nos.append(row_no)
     return table
@@ -1011,11 +1013,11 @@ JSON_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_
     )
 )
 def test_records_table_equals_the_record_by_record_reference(elements: list) -> None:
-    from transforms.ingest.read import _records_table
+    from transforms.ingest.read.jsonfile import records_table
 
     records = [(i, element, None) for i, element in enumerate(elements, start=1)]
     try:
-        table = _records_table(iter(records))
+        table = records_table(iter(records))
     except SourceReadError:
         assert all(not isinstance(e, dict) for e in elements) and all(e is None for e in elements)
         return

@@ -1,0 +1,304 @@
+"""Read a list file (CSV, xlsx, xls, JSON, JSONL) into the row frame (docs/architecture.md).
+
+Published 权力清单 arrive in every shape: GB18030 CSVs, workbooks with title rows and merged department
+cells, JSON dumps of portal APIs. Each format's module reduces a file to tables (``table.Table``: rows of
+cell text plus the physical row numbers); then one function finds the header, maps columns and builds
+the frame, so the rules (blank rows, ragged rows, cell size cap) are the same for every format.
+
+Problems with one row are recorded on that row (``row_errors``) so that it is quarantined, never dropped;
+only a source that cannot be read at all raises :class:`SourceReadError`. Modules: ``limits`` (the caps on
+hostile input), ``text`` (decoding), ``csvfile``, ``jsonfile``, ``workbook`` (xlsx/xls; its reference path
+is openpyxl), ``xlsx_fast`` (the fast path for xlsx cells), ``table`` (header, columns, frame).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.ingest.columns import (
+    check_overrides,
+    is_numbering,
+    map_headers,
+    unique_keys,
+)
+from transforms.ingest.read.csvfile import _csv_table
+from transforms.ingest.read.jsonfile import _json_table, _jsonl_table
+from transforms.ingest.read.limits import (
+    HEADER_SCAN_ROWS,
+    MAX_LINE_BYTES,
+    MAX_MERGED_CELLS,
+    MAX_SOURCE_BYTES,
+    MAX_UNZIPPED_BYTES,
+    MAX_WORKBOOK_CELLS,
+    MAX_ZIP_RATIO,
+)
+from transforms.ingest.read.table import (
+    _STRIP,
+    SourceReadError,
+    _fill_merges,
+    _FrameBuilder,
+    _header_index,
+    _header_width,
+    _pad_rows,
+    _where,
+)
+from transforms.ingest.read.text import _decode
+from transforms.ingest.read.workbook import _read_workbook
+
+__all__ = [
+    "FORMATS",
+    "HEADER_SCAN_ROWS",
+    "MAX_LINE_BYTES",
+    "MAX_MERGED_CELLS",
+    "MAX_SOURCE_BYTES",
+    "MAX_UNZIPPED_BYTES",
+    "MAX_WORKBOOK_CELLS",
+    "MAX_ZIP_RATIO",
+    "SourceReadError",
+    "html_page_title",
+    "read_rows",
+    "read_source_file",
+]
+
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl")
+
+
+def read_rows(
+    data: bytes,
+    *,
+    source_id: str,
+    fmt: str,
+    encoding: str = "auto",
+    sheet: str | int | None = None,
+    header_row: int | None = None,
+    columns: dict[str, str] | None = None,
+    max_cell_chars: int = 32768,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> tuple[pd.DataFrame, dict]:
+    """Read one source into the row frame.
+
+    Returns ``(frame, info)``; ``info`` records what was detected (encoding, sheets used, header row per
+    sheet, the header text behind each canonical column, unmapped headers) so the run report can show it.
+    Any failure to read the source as a whole is a :class:`SourceReadError`, whatever its cause, so that
+    one bad file never stops the other sources.
+    """
+    if (page := html_page_title(data)) is not None:
+        raise SourceReadError(
+            f"this is an HTML page, not a {fmt} file (as a portal returns for an error, a login or a moved "
+            f"file; its title: {page!r}); download the list itself or point url/path at it"
+        )
+    try:
+        with _gc_paused():
+            return _read(
+                data,
+                source_id=source_id,
+                fmt=fmt,
+                encoding=encoding,
+                sheet=sheet,
+                header_row=header_row,
+                columns=columns,
+                max_cell_chars=max_cell_chars,
+                max_line_bytes=max_line_bytes,
+            )
+    except SourceReadError:
+        raise
+    except RecursionError as exc:
+        raise SourceReadError(f"{fmt}: nested too deeply to read") from exc
+    except MemoryError as exc:
+        raise SourceReadError(f"{fmt}: out of memory while reading ({len(data):,} bytes)") from exc
+    except Exception as exc:
+        raise SourceReadError(f"{fmt}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S
+)
+
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+def html_page_title(data: bytes) -> str | None:
+    """The title ('' when none) of ``data`` if it is an HTML page, else None.
+
+    Portals answer a moved list, a login wall or an error with an HTML page and status 200; read as a
+    CSV it only failed later with "no header with an item-name column", which hid the cause.
+    """
+    head = data[:65536]
+    if not _HTML_START.match(head):
+        return None
+    title = _HTML_TITLE.search(head)
+    if title is None:
+        return ""
+    raw = title.group(1)
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return " ".join(raw.decode(codec).split())[:120]
+        except UnicodeDecodeError:
+            continue
+    return ""
+
+
+def read_source_file(path: Path | str, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
+    """The bytes of a local list file, refused by its size before any of it is read.
+
+    ``read_rows`` needs the whole file in memory; checking the size first keeps a 5 GB file (a database
+    dump saved as .csv, a runaway export) from costing 5 GB. Raises :class:`SourceReadError`; ``OSError``
+    (missing, unreadable) is left to the caller, which names the path.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise SourceReadError(f"refused: the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)  # the file may grow between stat and read
+    if len(data) > max_bytes:
+        raise SourceReadError(f"refused: the file grew past the limit of {max_bytes:,} bytes while being read")
+    return data
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small row lists and dicts make the cyclic collector run over and over (half the read
+    time) although none of them can form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(
+    data: bytes,
+    *,
+    source_id: str,
+    fmt: str,
+    encoding: str,
+    sheet: str | int | None,
+    header_row: int | None,
+    columns: dict[str, str] | None,
+    max_cell_chars: int,
+    max_line_bytes: int,
+) -> tuple[pd.DataFrame, dict]:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise SourceReadError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    try:
+        overrides = check_overrides(columns)
+    except ValueError as exc:
+        raise SourceReadError(f"[source.columns]: {exc}") from exc
+    if header_row is not None and header_row < 1:
+        raise SourceReadError(f"header_row must be 1 or more, not {header_row}")
+    if not data:
+        raise SourceReadError("empty file")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceReadError(f"refused: {len(data):,} bytes, over the limit of {MAX_SOURCE_BYTES:,} bytes")
+
+    detected: str | None = None
+    if fmt in ("xlsx", "xls"):
+        tables = _read_workbook(data, fmt, sheet)
+        explicit_sheet = sheet is not None
+    else:
+        if fmt in ("csv", "jsonl"):  # a JSON document may legitimately be one long line
+            _check_line_lengths(data, max_line_bytes)
+        text, detected = _decode(data, encoding)
+        if not text.strip(_STRIP):
+            raise SourceReadError("empty file")
+        if fmt == "csv":
+            tables = [_csv_table(text, overrides)]
+        elif fmt == "json":
+            tables = [_json_table(text)]
+        else:
+            tables = [_jsonl_table(text)]
+        explicit_sheet = True
+
+    builder = _FrameBuilder(source_id, max_cell_chars)
+    info: dict = {"encoding": detected, "sheets": [], "header_row": {}, "columns": {}, "unmapped": []}
+    is_json = fmt in ("json", "jsonl")
+    skipped: list[str] = []
+    for table in tables:
+        if table.hidden and not explicit_sheet:
+            skipped.append(f"{table.sheet} (hidden)")
+            continue
+        header_idx = 0 if is_json else _header_index(table, header_row, overrides, must=explicit_sheet)
+        if header_idx is None:
+            skipped.append(table.sheet)
+            continue
+        _fill_merges(table.rows, table.merges, header_idx)
+        if table.sparse:
+            _pad_rows(table.rows, header_idx)
+        headers = [cell.strip(_STRIP) for cell in table.rows[header_idx]]
+        width = len(headers) if is_json else _header_width(headers)
+        headers = headers[:width]
+        data_rows = range(header_idx + 1, len(table.rows))
+        hmap = map_headers(
+            headers,
+            overrides,
+            numbering=lambda j, t=table, rs=data_rows: is_numbering([t.rows[i][j] for i in rs if j < len(t.rows[i])]),
+        )
+        where = _where(table, fmt)
+        if "name" not in hmap.canonical and not explicit_sheet:  # header_row given for every sheet
+            skipped.append(table.sheet)
+            continue
+        if "name" not in hmap.canonical:
+            raise SourceReadError(
+                f"no item-name column among the {'keys' if is_json else 'headers'} of {where} "
+                f"({', '.join(headers)}); set [source.columns] name = …"
+            )
+        if hmap.missing_overrides:
+            wanted = ", ".join(f"{c} = {overrides[c]!r}" for c in hmap.missing_overrides)
+            raise SourceReadError(
+                f"[source.columns] {wanted}: no such header in {where} (headers: {', '.join(headers)})"
+            )
+        keys = unique_keys(headers)
+        builder.add(table, header_idx, keys, hmap)
+        if fmt in ("xlsx", "xls"):
+            info["sheets"].append(table.sheet)
+        if not is_json:
+            info["header_row"][table.sheet] = table.row_nos[header_idx]
+        for canon, j in hmap.canonical.items():
+            info["columns"].setdefault(canon, headers[j])
+        for j in hmap.unmapped:
+            if headers[j] and headers[j] not in info["unmapped"]:
+                info["unmapped"].append(headers[j])
+
+    if not builder.used:
+        raise SourceReadError(
+            "no usable sheet in workbook: no visible sheet has a header with an item-name column "
+            f"{f'in row {header_row}' if header_row else f'in its first {HEADER_SCAN_ROWS} rows'} "
+            f"(sheets: {', '.join(skipped)}); set sheet / header_row / [source.columns]"
+        )
+    if builder.n_rows == 0:
+        raise SourceReadError("no data rows: the JSON holds no objects" if is_json else "header only: no data rows")
+    return builder.frame(), info
+
+
+def _check_line_lengths(data: bytes, limit: int) -> None:
+    """Refuse text with a line longer than ``limit`` bytes without decoding or splitting it.
+
+    Looks for a newline in every block of ``limit // 2`` bytes (C-speed ``find``, a handful of calls for a
+    normal file): a line of ``limit`` bytes or more must cover a whole block, and only then is its exact
+    extent measured.
+    """
+    if len(data) <= limit:
+        return
+    block = max(1, limit // 2)
+    for start in range(0, len(data), block):
+        if data.find(b"\n", start, start + block) != -1:
+            continue
+        line_start = data.rfind(b"\n", 0, start) + 1
+        end = data.find(b"\n", start)
+        line_end = len(data) if end == -1 else end
+        if line_end - line_start > limit:
+            line_no = data.count(b"\n", 0, line_start) + 1
+            raise SourceReadError(
+                f"refused: line {line_no} is {line_end - line_start:,} bytes long (limit {limit:,}); "
+                "not a list row — a broken export, a wrong delimiter/format, or binary data"
+            )
