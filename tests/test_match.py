@@ -18,16 +18,9 @@ from rapidfuzz import fuzz
 from synthetic.evaluate import score_links
 from transforms.clean.normalise import normalise_name, split_sub_item
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
-from transforms.link.match import (
-    DEFAULT_THRESHOLD,
-    _CharIndex,
-    _similar_cores,
-    groups_compatible,
-    link_items,
-    name_features,
-    power_group,
-    strip_department_prefix,
-)
+from transforms.link.candidates import _CharIndex, _similar_cores
+from transforms.link.match import DEFAULT_THRESHOLD, link_items
+from transforms.link.names import groups_compatible, name_features, power_group, strip_department_prefix
 from transforms.publish.schema import LINKS, POWER_TYPES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -577,7 +570,8 @@ def test_power_types_constant_is_the_schema_one() -> None:
 def test_the_score_reason_and_cut_off_are_derived_from_the_comparisons() -> None:
     """Splink-style: each comparison adds its part to the score and its words to the reason, and the name
     cut-off assumes every other comparison at its maximum; nothing else knows the list."""
-    from transforms.link.match import COMPARISONS, WEIGHTS, _name_cutoff
+    from transforms.link.candidates import _name_cutoff
+    from transforms.link.comparisons import COMPARISONS, WEIGHTS
 
     assert [c.label for c in COMPARISONS] == ["name", "main", "sub", "qualifier", "type", "department", "basis"]
     others = sum(c.max_weight() for c in COMPARISONS if c.label != "name" and c.bounds_name_cutoff)
