@@ -57,7 +57,6 @@ from flows.scope import (
 from transforms import __version__
 from transforms.clean.items import stable_id
 from transforms.examine.changes import combine_changes, default_as_of
-from transforms.examine.reform import REFORM_TABLES
 from transforms.ingest.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
 from transforms.ingest.manifest import (
     ArgumentError,
@@ -71,6 +70,7 @@ from transforms.link.consolidate import LinkEnds, consolidate
 from transforms.link.order import sort_indices
 from transforms.publish.report import render_report
 from transforms.publish.schema import FINDINGS, ITEMS, LINKS
+from transforms.publish.tables import TABLE_SPECS
 from transforms.publish.views import write_views
 from transforms.publish.write import (
     OutputLocked,
@@ -235,25 +235,12 @@ def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:
 
 # ---- assembling the country from the scopes' parts -----------------------------------------------------------
 
+
 # How each table is ordered: what a whole-country computation gives, so the split into scopes is invisible.
 # (columns, nulls first); stable sorts, and scopes never share a key, so ties keep their scope's order.
-_ORDER: dict[str, tuple[list[str], str]] = {
-    "links": (["child_item_id", "parent_jurisdiction"], "at_end"),
-    "findings": (
-        ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
-        "at_start",
-    ),
-    "summary": (["jurisdiction_code", "power_type", "status"], "at_end"),
-    "citations": (["item_id", "position"], "at_end"),
-    "reform/status_summary": (["jurisdiction_code", "power_type"], "at_end"),
-    "reform/city_county_licence_coverage": (["upper_level", "upper_code", "lower_code"], "at_end"),
-    "reform/concentration": (["jurisdiction_code", "department"], "at_end"),
-}
-
-
 def _sorted(name: str, table: pa.Table) -> pa.Table:
-    keys, nulls = _ORDER[name]
-    return table.take(sort_indices(table, [(k, "ascending", nulls) for k in keys]))
+    spec = TABLE_SPECS[name]
+    return table.take(sort_indices(table, [(k, "ascending", spec.nulls) for k in spec.sort]))
 
 
 def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] = ()) -> pa.Table:
@@ -405,7 +392,7 @@ def _assemble_other_tables(
         findings = _sorted("findings", _concat(staging, "findings", FINDINGS, [failures]))
     write("findings", findings)
     del findings
-    for name in ("summary", "citations", *(f"reform/{n}" for n in REFORM_TABLES)):
+    for name in ("summary", *(n for n, spec in TABLE_SPECS.items() if not spec.contract)):
         with clock.stage("assemble"):
             parts = read_parts(staging, name)
             table = _sorted(name, pa.concat_tables(parts.values())) if parts else None

@@ -61,6 +61,7 @@ from transforms.ingest.read import SourceReadError, read_rows, read_source_file
 from transforms.link.consolidate import link_ends
 from transforms.link.match import link_items
 from transforms.publish.schema import CHANGES, FINDINGS, LINKS
+from transforms.publish.tables import TABLE_SPECS
 
 PARTS_DIR = ".parts"
 #: The columns ``transforms.link.consolidate.consolidate`` reads: all the country-wide step keeps per item.
@@ -79,14 +80,6 @@ MATCH_COLUMNS = (
     "department",
     "legal_basis",
 )
-# Per table, the jurisdiction columns that say whose row it is. A province scope drops the rows where
-# all of them are national or empty: those are about the national lists alone (see the module doc).
-OWNER_COLUMNS: dict[str, tuple[str, ...]] = {
-    "findings": ("jurisdiction_code", "other_jurisdiction_code"),
-    "reform/status_summary": ("jurisdiction_code",),
-    "reform/city_county_licence_coverage": ("upper_code", "lower_code"),
-    "reform/concentration": ("jurisdiction_code",),
-}
 
 
 @dataclass
@@ -513,7 +506,9 @@ def finish_scope(
     )
     scope_specs = [*specs, *(s for s in all_specs if s.jurisdiction == NATIONAL)] if above is not None else specs
     provinces = [province, NATIONAL] if above is not None else [province]
-    owned = (lambda t, name: _not_national_only(t, OWNER_COLUMNS[name])) if above is not None else (lambda t, name: t)
+    owned = (
+        (lambda t, name: _not_national_only(t, TABLE_SPECS[name].owners)) if above is not None else (lambda t, name: t)
+    )
     with clock.stage("changes"):
         earlier = load_previous_items(previous, provinces) if previous is not None else None
         changes = track_changes(scope_specs, registry, scope_items, earlier, threshold)

@@ -85,3 +85,16 @@ def test_second_run_on_same_output_fails_fast(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with output_lock(out), pytest.raises(OutputLocked, match="another powerlists run"), output_lock(out):
         pass
+
+
+def test_one_registry_holds_every_output_table() -> None:
+    """The flow's sort orders, the scopes' owner columns and the writer's contract checks all come from
+    ``TABLE_SPECS``; the contract tables there are CONTRACT §5's, with the contract's schemas."""
+    from transforms.publish.tables import CONTRACT_TABLES, TABLE_SPECS
+
+    assert list(CONTRACT_TABLES) == list(TABLES) == [n for n, s in TABLE_SPECS.items() if s.contract]
+    assert all(TABLE_SPECS[name].schema is schema for name, schema in TABLES.items())
+    for spec in TABLE_SPECS.values():
+        assert set(spec.sort) <= set(spec.schema.names), spec.name
+        assert set(spec.owners) <= set(spec.schema.names), spec.name
+    assert {"citations", "reform/status_summary"} <= set(TABLE_SPECS)

@@ -23,15 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.ingest.jurisdictions import NATIONAL
-from transforms.publish.schema import TABLES
+from transforms.publish.tables import CONTRACT_TABLES, DICTIONARY_COLUMNS
 
-# Columns with few distinct values: dictionary-encoded so files stay small and scans fast.
-_DICTIONARY_COLUMNS = {
-    "source_id", "sheet", "jurisdiction_code", "jurisdiction_name", "level", "province", "power_type",
-    "power_type_raw", "status", "status_raw", "department", "child_jurisdiction", "parent_jurisdiction",
-    "level_pair", "method", "kind", "severity", "other_jurisdiction_code", "top_level",
-    "top_jurisdiction_code", "change", "from_source_id", "to_source_id",
-}  # fmt: skip
 ROW_GROUP_SIZE = 128 * 1024
 
 
@@ -111,7 +104,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         table.replace_schema_metadata(None),  # pandas' metadata (index, dtypes) is not part of the contract
         path,
         compression="zstd",
-        use_dictionary=[c for c in table.column_names if c in _DICTIONARY_COLUMNS],
+        use_dictionary=[c for c in table.column_names if c in DICTIONARY_COLUMNS],
         row_group_size=ROW_GROUP_SIZE,
         write_statistics=True,
     )
@@ -142,7 +135,7 @@ def write_items(items: pa.Table, folder: Path) -> None:
 def write_table(name: str, table: pa.Table, folder: Path) -> None:
     """One named table: a contract table (checked against its schema; items as partitions) or a
     further one (``citations``, ``reform/…``) as ``<name>.parquet``."""
-    schema = TABLES.get(name)
+    schema = CONTRACT_TABLES.get(name)
     if schema is not None and not table.schema.equals(schema):
         raise ValueError(f"{name}: schema differs from the contract:\n{table.schema}\n!=\n{schema}")
     if name == "items":
@@ -156,9 +149,9 @@ def write_tables(tables: dict[str, pa.Table], folder: Path, *, written: Collecti
     then any further table. Tables in ``written`` are already in ``folder`` (the flow writes each as
     soon as it is assembled, to hold one at a time)."""
     for name, table in tables.items():
-        if name not in TABLES:
+        if name not in CONTRACT_TABLES:
             write_table(name, table, folder)
-    for name, schema in TABLES.items():
+    for name, schema in CONTRACT_TABLES.items():
         if name not in written:
             write_table(name, tables.get(name, schema.empty_table()), folder)
 
