@@ -57,6 +57,7 @@ from flows.scope import (
 from transforms import __version__
 from transforms.clean.items import stable_id
 from transforms.examine.changes import combine_changes, default_as_of
+from transforms.examine.kinds import finding_record
 from transforms.ingest.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
 from transforms.ingest.manifest import (
     ArgumentError,
@@ -199,24 +200,22 @@ def source_failure_findings(manifest: Manifest, results: list[SourceResult]) -> 
     """One ``source_failed`` error per source that gave no rows (bad manifest entry, unreadable file,
     download failed after its retries), so the quality team sees it among the findings and in the report.
     """
-    rows = []
     failed = [(r.spec.id, r.spec.jurisdiction, r.spec.location, r.error) for r in results if r.error]
     failed += [(sid, None, None, error) for sid, error in manifest.source_errors.items()]
-    for sid, jurisdiction, location, error in failed:
-        rows.append(
-            {
-                "finding_id": stable_id("source_failed", sid),
-                "kind": "source_failed",
-                "severity": "error",
-                "jurisdiction_code": jurisdiction,
-                "item_id": None,
-                "other_item_id": None,
-                "other_jurisdiction_code": None,
-                "message": f"source {sid} gave no rows: {error}",
-                "details": json.dumps({"source_id": sid, "location": location, "error": error}, ensure_ascii=False),
-            }
+    records = [
+        finding_record(
+            "source_failed",
+            jurisdiction_code=jurisdiction,
+            item_id=None,
+            other_item_id=None,
+            other_jurisdiction_code=None,
+            message=f"source {sid} gave no rows: {error}",
+            details={"source_id": sid, "location": location, "error": error},
+            key=sid,
         )
-    return pa.Table.from_pylist(rows, schema=FINDINGS)
+        for sid, jurisdiction, location, error in failed
+    ]
+    return pa.Table.from_pylist(records, schema=FINDINGS)
 
 
 def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:

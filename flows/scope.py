@@ -45,13 +45,13 @@ from transforms.clean.validate import validate
 from transforms.examine.basis import citations_table
 from transforms.examine.changes import (
     combine_changes,
-    combine_findings,
     diff_against_previous,
     diff_versions,
     find_over_time,
     load_previous_items,
 )
 from transforms.examine.findings import find_cross_level
+from transforms.examine.kinds import combine_findings
 from transforms.examine.reform import ReformCheck
 from transforms.examine.summary import summarise
 from transforms.examine.versions import current_source_ids, version_chains

@@ -496,28 +496,6 @@ def test_undated_lists_are_left_to_find_cross_level() -> None:
     assert not by_kind(found, "devolved_not_received")
 
 
-def test_combine_findings_prefers_the_dated_finding() -> None:
-    def finding(fid: str, kind: str, message: str) -> dict[str, object]:
-        return {
-            "finding_id": fid,
-            "kind": kind,
-            "severity": "error",
-            "jurisdiction_code": "510000",
-            "item_id": "i",
-            "other_item_id": None,
-            "other_jurisdiction_code": "511600",
-            "message": message,
-            "details": "{}",
-        }
-
-    cross = pa.Table.from_pylist(
-        [finding("f1", "devolved_not_received", "plain"), finding("f2", "type_mismatch", "other")], schema=FINDINGS
-    )
-    dated = pa.Table.from_pylist([finding("f1", "devolved_not_received", "dated")], schema=FINDINGS)
-    out = ch.combine_findings(cross, dated).to_pylist()
-    assert [(r["finding_id"], r["message"]) for r in out] == [("f1", "dated"), ("f2", "other")]
-
-
 # ------------------------------------------------------------------------------ the bundled sample
 
 

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import re
 import unicodedata
 from collections import defaultdict
@@ -83,15 +82,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
-from transforms.clean.items import stable_id
+from transforms.examine.kinds import finding_record, findings_table
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
 from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD, SourceSpec
-from transforms.publish.schema import CHANGES, FINDINGS
+from transforms.publish.schema import (
+    CANCELLED_STATUS,
+    CHANGES,
+    DEVOLVED_STATUSES,
+    FINDINGS,
+    HELD_STATUSES,
+    RECEIVED_STATUS,
+)
 
-DEVOLVED = ("下放", "委托")
-CANCELLED = "取消"
-RECEIVED = "承接"
-HELD = ("保留", "未注明")
 #: Structural and field kinds that pair an old item with a new one of the same jurisdiction.
 PAIR_KINDS = (
     "renamed",
@@ -116,11 +118,6 @@ LEVEL_NAMES = {
     "county": "县级",
     "township": "乡级",
     "village": "村级",
-}
-SEVERITY = {
-    "devolved_not_received": "error",
-    "received_without_devolution": "warning",
-    "cancelled_still_listed": "error",
 }
 #: A part's main name must be at least this long to count as contained in another name.
 MIN_PART_CHARS = 4
@@ -389,7 +386,7 @@ def _pair_rows(diff: PairDiff, old: Mapping[str, object], new: Mapping[str, obje
 
 def _added_detail(row: Mapping[str, object]) -> str:
     status = _text(row["status"])
-    extra = f"，{status}" if status and status not in HELD else ""
+    extra = f"，{status}" if status and status not in HELD_STATUSES else ""
     return f"新增（{_text(row['power_type']) or '类型未注明'}{extra}）"
 
 
@@ -918,19 +915,17 @@ def _finding(
     *,
     severity: str | None = None,
 ) -> dict[str, object]:
-    """One FINDINGS row; the id formula is ``find_cross_level``'s, so the two can be de-duplicated."""
-    other_id = None if other is None else _text(other["item_id"])
-    return {
-        "finding_id": stable_id(kind, subject["item_id"], other_id if other_id is not None else other_code),
-        "kind": kind,
-        "severity": severity or SEVERITY[kind],
-        "jurisdiction_code": _text(subject["jurisdiction_code"]),
-        "item_id": _text(subject["item_id"]),
-        "other_item_id": other_id,
-        "other_jurisdiction_code": other_code,
-        "message": message,
-        "details": json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
-    }
+    """One finding about ``subject`` (and ``other``, an upper item, where there is one)."""
+    return finding_record(
+        kind,
+        jurisdiction_code=_text(subject["jurisdiction_code"]),
+        item_id=_text(subject["item_id"]),
+        other_item_id=None if other is None else _text(other["item_id"]),
+        other_jurisdiction_code=other_code,
+        message=message,
+        details=details,
+        severity=severity,
+    )
 
 
 def _jname(code: str, registry: Registry, frame: pd.DataFrame) -> str:
@@ -1019,10 +1014,10 @@ class _Scene:
 
     def claims(self) -> list[str]:
         """Current items marked 承接, in the order they became known."""
-        marked = self._status == RECEIVED
+        marked = self._status == RECEIVED_STATUS
         candidates = dict.fromkeys(i for i, k in self._subjects.items() if marked[k])
         candidates.update(dict.fromkeys(self._registered))
-        return [i for i in candidates if i in self.current_ids and self.status(i) == RECEIVED]
+        return [i for i in candidates if i in self.current_ids and self.status(i) == RECEIVED_STATUS]
 
     def frame_of(self, item_ids: Iterable[str]) -> pd.DataFrame:
         """``_frame`` of every known row of these ids, in the order of ``items`` (for asking the engine)."""
@@ -1083,11 +1078,11 @@ def _upper_events(scene: _Scene) -> tuple[dict[str, tuple[dt.date, str]], dict[s
     for item_id, published, status in zip(subject["item_id"], subject["published"], subject["status"], strict=True):
         if published is None or not (item_id in current_ids or item_id in history.gone):
             continue
-        if status in DEVOLVED:
+        if status in DEVOLVED_STATUSES:
             how = "marked" if item_id in current_ids else "marked_then_removed"
-            devolved[item_id] = (history.since(item_id, DEVOLVED), how)
-        elif status == CANCELLED:
-            cancelled[item_id] = history.since(item_id, (CANCELLED,))
+            devolved[item_id] = (history.since(item_id, DEVOLVED_STATUSES), how)
+        elif status == CANCELLED_STATUS:
+            cancelled[item_id] = history.since(item_id, (CANCELLED_STATUS,))
     for old_id, targets in history.moved_to.items():
         below = scene.below(scene.jur_of[old_id])
         if old_id not in devolved and old_id in history.moved_on and any(scene.jur_of[t] in below for t in targets):
@@ -1158,7 +1153,7 @@ def _cancelled_still_listed(scene: _Scene, cancelled: Mapping[str, dt.date | Non
             continue
         for child_id in sorted(set(scene.children_of.get(upper_id, []))):
             lower_date = scene.published(child_id)
-            if scene.status(child_id) != CANCELLED and lower_date is not None and lower_date >= since:
+            if scene.status(child_id) != CANCELLED_STATUS and lower_date is not None and lower_date >= since:
                 listed.append((upper_id, since, child_id))
     scene.load(i for upper_id, _, child_id in listed for i in (upper_id, child_id))
     out = []
@@ -1195,9 +1190,9 @@ def _received_without_devolution(scene: _Scene, devolved: Mapping[str, object]) 
         if lower_id in moved_targets:
             continue
         ups = scene.uppers_of.get(lower_id, [])
-        if not ups or any(u in devolved or scene.history.ever(u, DEVOLVED) for u in ups):
+        if not ups or any(u in devolved or scene.history.ever(u, DEVOLVED_STATUSES) for u in ups):
             continue
-        held = [u for u in ups if u in current_ids and scene.status(u) in HELD]
+        held = [u for u in ups if u in current_ids and scene.status(u) in HELD_STATUSES]
         if not held:
             continue
         code = _text(scene.code(lower_id))
@@ -1314,8 +1309,8 @@ def find_over_time(
         olds = changes.column("old_item_id").to_pylist()
         gone_any = {o for k, o in zip(kinds, olds, strict=True) if k in ("removed", "level_changed") and o}
     gone_mask = pc.is_in(id_array, value_set=pa.array(sorted(gone_any), pa.string())).to_numpy(zero_copy_only=False)
-    events = dated & np.isin(status, [*DEVOLVED, CANCELLED]) & (current | gone_mask)
-    claims = current & (status == RECEIVED)
+    events = dated & np.isin(status, [*DEVOLVED_STATUSES, CANCELLED_STATUS]) & (current | gone_mask)
+    claims = current & (status == RECEIVED_STATUS)
 
     link_pairs: list[tuple[str, str]] = []
     ends = np.zeros(len(items), dtype=bool)
@@ -1356,29 +1351,9 @@ def find_over_time(
     scene.add_links(link_pairs)
     devolved, cancelled = _upper_events(scene)
     _link_gone_uppers(scene, (i for i in [*devolved, *cancelled] if i not in scene.current_ids), threshold)
-    return _findings_table(
-        _devolved_not_received(scene, devolved)
+    return findings_table(
+        (),
+        records=_devolved_not_received(scene, devolved)
         + _cancelled_still_listed(scene, cancelled)
-        + _received_without_devolution(scene, devolved)
+        + _received_without_devolution(scene, devolved),
     )
-
-
-_FINDING_SORT = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
-
-
-def _findings_table(rows: list[dict[str, object]]) -> pa.Table:
-    frame = pd.DataFrame(rows, columns=FINDINGS.names)
-    if frame.empty:
-        return FINDINGS.empty_table()
-    frame = frame.drop_duplicates("finding_id")
-    frame = frame.sort_values(_FINDING_SORT, kind="stable", na_position="first").reset_index(drop=True)
-    return pa.Table.from_pandas(frame, schema=FINDINGS, preserve_index=False)
-
-
-def combine_findings(cross_level: pa.Table, over_time: pa.Table) -> pa.Table:
-    """``find_cross_level`` + ``find_over_time``: where both raise the same finding (same id), the
-    over-time one wins because it carries the dates; sorted as ``find_cross_level`` sorts."""
-    dated = over_time.to_pandas() if over_time.num_rows else pd.DataFrame(columns=FINDINGS.names)
-    plain = cross_level.to_pandas() if cross_level.num_rows else pd.DataFrame(columns=FINDINGS.names)
-    plain = plain[~plain["finding_id"].isin(set(dated["finding_id"]))]
-    return _findings_table(pd.concat([dated, plain], ignore_index=True).to_dict("records"))

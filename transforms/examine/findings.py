@@ -36,14 +36,14 @@ basis_mismatch             warning   both legal bases cite instruments 《…》
                                      cites no 《…》 and the plain texts were compared instead.
 =========================  ========  ==============================================================
 
-Link-based kinds have the child (lower) item as subject and the parent as ``other_item_id``.
+Link-based kinds have the child (lower) item as subject and the parent as ``other_item_id``. Rows are built
+and the table assembled by ``transforms.examine.kinds`` (the registry every check shares).
 ``finding_id = stable_id(kind, item_id, other_item_id)``; ``devolved_not_received`` has no other item,
 so the missing child jurisdiction's code takes that place (one id per upper item and jurisdiction).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -57,27 +57,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
+from transforms.examine.kinds import KINDS, finding_rows, findings_table, no_findings
 from transforms.ingest.jurisdictions import Registry
-from transforms.link.consolidate import stable_ids
-from transforms.publish.schema import FINDINGS
+from transforms.publish.schema import CANCELLED_STATUS, DEVOLVED_STATUSES, FINDINGS, LICENCE
 
-SEVERITY: dict[str, str] = {
-    "devolved_not_received": "error",
-    "cancelled_still_listed": "error",
-    "no_upper_basis": "warning",
-    "type_mismatch": "warning",
-    "code_mismatch": "warning",
-    "duplicate_in_list": "warning",
-    "basis_mismatch": "warning",
-}
 #: ``basis_mismatch`` compared on plain text (one side cites no 《…》): a weaker signal.
 BASIS_TEXT_SEVERITY = "info"
 #: Default cut-off on token_set_ratio / 100 below which two legal bases count as dissimilar.
 BASIS_THRESHOLD = 0.6
 
-DEVOLVED_STATUSES = ("下放", "委托")
-CANCELLED = "取消"
-LICENCE = "行政许可"
 NO_UPPER_BASIS_LEVELS = ("city", "county", "township")
 
 _ITEM_COLUMNS = (
@@ -310,71 +298,6 @@ def _pairs(items: _Items, links: pa.Table) -> _Pairs:
     return _Pairs(child_rows[at], parent_rows, found[at], links)
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _dump(value: object) -> str:
-    """``json.dumps(value, ensure_ascii=False)`` with fast paths for the scalar types details hold."""
-    value = _plain(value)
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return json.encoder.encode_basestring(value)  # the C encoder json.dumps uses without ensure_ascii
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float) and np.isfinite(value):
-        return float.__repr__(value)
-    return _ENCODE(value)
-
-
-def _json_fragments(values: pd.Series) -> pa.Array:
-    """JSON text of each value, encoded once per distinct value (names and codes repeat a lot)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    encoded = pa.array([*(_dump(u) for u in uniques), "null"], pa.string())
-    return encoded.take(pa.array(np.where(codes < 0, len(encoded) - 1, codes), pa.int64()))
-
-
-def _plain(value: object) -> object:
-    """A JSON-ready Python value (numpy scalars → Python, tuples → lists, NaN → None)."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
-def _json_objects(details: pd.DataFrame) -> pd.Series:
-    """Per row, ``json.dumps(row, ensure_ascii=False, sort_keys=True)``, joined column-wise in Arrow."""
-    parts: list[pa.Array | pa.Scalar] = []
-    for i, key in enumerate(sorted(details.columns)):
-        parts.append(pa.scalar(("{" if i == 0 else ", ") + json.dumps(key) + ": "))
-        parts.append(_json_fragments(details[key]))
-    parts.append(pa.scalar("}"))
-    joined = pc.binary_join_element_wise(*parts, "")
-    return pd.Series(joined.to_pandas().array, index=details.index)
-
-
-def _finish(kind: str, found: pd.DataFrame, details: dict[str, pd.Series], id_other: pd.Series) -> pd.DataFrame:
-    """Add ``kind`` and ``details`` to a kind's rows, and ``_id_other`` (what ``finding_id`` hashes after the
-    item id: one DuckDB call for all kinds in ``find_cross_level``, not one per kind)."""
-    out = found.reset_index(drop=True).copy()
-    out["kind"] = kind
-    if "severity" not in out:
-        out["severity"] = SEVERITY[kind]
-    out["details"] = _json_objects(pd.DataFrame({k: v.reset_index(drop=True) for k, v in details.items()}))
-    out["_id_other"] = id_other.reset_index(drop=True)
-    return out[[c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]]
-
-
-def _none() -> pd.DataFrame:
-    """No findings of a kind (returned early: string arithmetic on empty frames trips over dtypes)."""
-    return pd.DataFrame(columns=FINDINGS.names)
-
-
 def _pair_base(pairs: pd.DataFrame) -> pd.DataFrame:
     """Subject = child item, other = parent item: the base columns every link-based kind shares."""
     return pd.DataFrame(
@@ -440,7 +363,7 @@ def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry) -> 
             within.append([])
     devolved = items.where("status", lambda v: v in DEVOLVED_STATUSES)
     if not devolved.any() or not children:
-        return _none()
+        return no_findings()
     # Expected: every devolved item × each direct child (with a list) of its jurisdiction.
     kids = [children.get(c, []) for c in codes] + [[]]  # [-1]: an item without a jurisdiction code
     upper = np.flatnonzero(devolved)
@@ -455,7 +378,7 @@ def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry) -> 
     received = items.canon[pairs.parent[linked[at]]] * size + area
     missing = ~np.isin(items.canon[upper] * size + lower, received)
     if not missing.any():
-        return _none()
+        return no_findings()
     lower = lower[missing]
     missing = items.frame(upper[missing]).assign(
         lower_code=pd.Series(np.asarray(codes, dtype=object)[lower], dtype=object),
@@ -489,7 +412,7 @@ def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry) -> 
         "lower_jurisdiction_name": missing["lower_name"],
         "lower_level": missing["lower_level"],
     }
-    return _finish("devolved_not_received", found, details, missing["lower_code"])
+    return finding_rows("devolved_not_received", found, details, missing["lower_code"])
 
 
 def _csr(lists: list[list[int]], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -504,7 +427,7 @@ def _no_upper_basis(items: _Items, pairs: _Pairs, registry: Registry) -> pd.Data
     candidate = (
         items.where("level", lambda v: v in NO_UPPER_BASIS_LEVELS)
         & items.where("power_type", lambda v: v == LICENCE)
-        & ~items.where("status", lambda v: v == CANCELLED)
+        & ~items.where("status", lambda v: v == CANCELLED_STATUS)
     )
     linked = np.zeros(items.n, dtype=bool)
     linked[items.canon[pairs.child]] = True
@@ -521,14 +444,14 @@ def _no_upper_basis(items: _Items, pairs: _Pairs, registry: Registry) -> pd.Data
         if above:
             rows.append((code, above[0], above, "、".join(str(names.get(a, a)) for a in above)))
     if not rows:
-        return _none()
+        return no_findings()
     ancestors = pd.DataFrame(rows, columns=["jurisdiction_code", "nearest", "above", "above_names"])
     judged_codes = set(ancestors["jurisdiction_code"])
     judged = np.isin(jurisdiction, [k for k, c in enumerate(codes) if c in judged_codes])
     hits = items.frame(np.flatnonzero(candidate & judged))
     hits = hits.merge(ancestors, on="jurisdiction_code", how="inner").reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     found = pd.DataFrame(
         {
             "jurisdiction_code": hits["jurisdiction_code"],
@@ -552,15 +475,15 @@ def _no_upper_basis(items: _Items, pairs: _Pairs, registry: Registry) -> pd.Data
         "source_id": hits["source_id"],
         "ancestors_in_run": hits["above"],
     }
-    return _finish("no_upper_basis", found, details, pd.Series([None] * len(hits), dtype=object))
+    return finding_rows("no_upper_basis", found, details, pd.Series([None] * len(hits), dtype=object))
 
 
 def _cancelled_still_listed(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     """A lower item still listed (not 取消) while the upper item it is linked to is 取消."""
-    cancelled = items.where("status", lambda v: v == CANCELLED)
+    cancelled = items.where("status", lambda v: v == CANCELLED_STATUS)
     keep = cancelled[pairs.parent] & ~cancelled[pairs.child]
     if not keep.any():
-        return _none()
+        return no_findings()
     hits = pairs.frame(items, keep)
     found = _pair_base(hits)
     found["message"] = (
@@ -575,7 +498,7 @@ def _cancelled_still_listed(items: _Items, pairs: _Pairs) -> pd.DataFrame:
         + _text(hits["c_status"])
         + "）"
     )
-    return _finish("cancelled_still_listed", found, _pair_details(hits), hits["p_item_id"])
+    return finding_rows("cancelled_still_listed", found, _pair_details(hits), hits["p_item_id"])
 
 
 def _contrast(kind: str, hits: pd.DataFrame, column: str, said: str, against: str, end: str) -> pd.DataFrame:
@@ -591,7 +514,7 @@ def _contrast(kind: str, hits: pd.DataFrame, column: str, said: str, against: st
         + _text(hits[f"p_{column}"])
         + end
     )
-    return _finish(kind, found, _pair_details(hits), hits["p_item_id"])
+    return finding_rows(kind, found, _pair_details(hits), hits["p_item_id"])
 
 
 def _type_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
@@ -600,7 +523,7 @@ def _type_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     child, parent = text[pairs.child], text[pairs.parent]
     keep = (child >= 0) & (parent >= 0) & (child != parent)
     if not keep.any():
-        return _none()
+        return no_findings()
     hits = pairs.frame(items, keep)
     return _contrast("type_mismatch", hits, "power_type", "为", "，而对应的 ", "（权力类型不一致）")
 
@@ -624,7 +547,7 @@ def _basis_mismatch(items: _Items, pairs: _Pairs, threshold: float) -> pd.DataFr
     child, parent = text[pairs.child], text[pairs.parent]
     cand = np.flatnonzero((child >= 0) & (parent >= 0))
     if not len(cand):
-        return _none()
+        return no_findings()
     c_code, p_code, pair_of = _distinct_pairs(child[cand], parent[cand], len(distinct))
     c_text, p_text = distinct[c_code], distinct[p_code]
     cited = {t: _instruments(t) for t in pd.unique(np.concatenate([c_text, p_text]))}
@@ -640,7 +563,7 @@ def _basis_mismatch(items: _Items, pairs: _Pairs, threshold: float) -> pd.DataFr
     hit = scores[pair_of] < threshold
     keep[cand[hit]] = True
     if not keep.any():
-        return _none()
+        return no_findings()
     which = pair_of[hit]  # the distinct text pair of each hit, in the order of ``keep``
     hits = pairs.frame(items, keep).assign(
         c=c_text[which],
@@ -649,7 +572,9 @@ def _basis_mismatch(items: _Items, pairs: _Pairs, threshold: float) -> pd.DataFr
         compared=np.where(by_instruments[which], "instruments", "text"),
     )
     found = _pair_base(hits)
-    found["severity"] = np.where(hits["compared"] == "instruments", SEVERITY["basis_mismatch"], BASIS_TEXT_SEVERITY)
+    found["severity"] = np.where(
+        hits["compared"] == "instruments", KINDS["basis_mismatch"].severity, BASIS_TEXT_SEVERITY
+    )
     found["message"] = (
         _who(hits["c_jurisdiction_name"], hits["c_name"])
         + "与 "
@@ -665,19 +590,19 @@ def _basis_mismatch(items: _Items, pairs: _Pairs, threshold: float) -> pd.DataFr
         instruments=hits["c"].map(cited).map("、".join),
         other_instruments=hits["p"].map(cited).map("、".join),
     )
-    return _finish("basis_mismatch", found, details, hits["p_item_id"])
+    return finding_rows("basis_mismatch", found, details, hits["p_item_id"])
 
 
 def _code_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     """四级四同: items linked by name whose basic codes disagree (a sub-item code of the other agrees)."""
     if "method" not in pairs.links.column_names:
-        return _none()
+        return no_findings()
     by_name = pc.is_in(pairs.links.column("method"), pa.array(["exact", "fuzzy"])).to_numpy(zero_copy_only=False)
     text, distinct = items.texts("base_code")
     child, parent = text[pairs.child], text[pairs.parent]
     cand = np.flatnonzero(by_name[pairs.link] & (child >= 0) & (parent >= 0) & (child != parent))
     if not len(cand):
-        return _none()
+        return no_findings()
     c_code, p_code, pair_of = _distinct_pairs(child[cand], parent[cand], len(distinct))
     related = np.array(
         [a.startswith(b) or b.startswith(a) for a, b in zip(distinct[c_code], distinct[p_code], strict=True)],
@@ -686,7 +611,7 @@ def _code_mismatch(items: _Items, pairs: _Pairs) -> pd.DataFrame:
     keep = np.zeros(len(pairs.child), dtype=bool)
     keep[cand[~related[pair_of]]] = True
     if not keep.any():
-        return _none()
+        return no_findings()
     hits = pairs.frame(items, keep)
     return _contrast("code_mismatch", hits, "base_code", "编码 ", " 与 ", " 不一致（四级四同）")
 
@@ -716,7 +641,7 @@ def _duplicate_in_list(items: _Items) -> pd.DataFrame:
     counts = np.bincount(group[named], minlength=int(group.max()) + 1)
     rows = np.flatnonzero(named & (counts[group] > 1))
     if not len(rows):
-        return _none()
+        return no_findings()
     row_no = pd.to_numeric(items.column("row_no")[named], errors="coerce")  # dtype as for every named row
     dupes = items.frame(rows)
     dupes["_group"] = group[rows]
@@ -731,7 +656,7 @@ def _duplicate_in_list(items: _Items) -> pd.DataFrame:
     first = items.frame(np.flatnonzero(wanted.to_numpy(zero_copy_only=False))).set_index("item_id").add_prefix("f_")
     hits = extra.merge(first, left_on="_first", right_index=True, how="left").reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     first_where = _where(
         pd.DataFrame({"row_no": hits["f_row_no"], "sheet": hits["f_sheet"], "item_id": hits["_first"]})
     )
@@ -770,7 +695,7 @@ def _duplicate_in_list(items: _Items) -> pd.DataFrame:
         "first_power_type": hits["f_power_type"],
         "occurrence": hits["_occurrence"],
     }
-    return _finish("duplicate_in_list", found, details, hits["_first"])
+    return finding_rows("duplicate_in_list", found, details, hits["_first"])
 
 
 # ------------------------------------------------------------------------------------------------- API
@@ -797,14 +722,4 @@ def find_cross_level(
         _code_mismatch(frame, pairs),
         _duplicate_in_list(frame),
     )
-    non_empty = [p for p in parts if len(p)]
-    if not non_empty:
-        return FINDINGS.empty_table()
-    found = pd.concat(non_empty, ignore_index=True)
-    found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
-    found = found.sort_values(
-        ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
-        kind="stable",
-        na_position="first",
-    )
-    return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
+    return findings_table(parts)

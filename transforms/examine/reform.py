@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 import tomllib
 from collections.abc import Iterable
@@ -52,8 +51,8 @@ import pyarrow.compute as pc
 
 from transforms import ROOT
 from transforms.examine.basis import AUTHORITIES, SCOPES, parse_many
+from transforms.examine.kinds import JsonFragments, finding_rows, findings_table, no_findings
 from transforms.ingest.jurisdictions import Registry
-from transforms.link.consolidate import stable_ids
 from transforms.publish.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
 
 VOCAB = ROOT / "data" / "vocab"
@@ -455,54 +454,8 @@ def _cat(*parts: str | pd.Series | np.ndarray | pa.Array) -> pd.Series:
     return pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-class _Raw:
-    """A column of ready-made JSON fragments (lists), inserted into ``details`` as they are."""
-
-    def __init__(self, values: pd.Series) -> None:
-        self.values = values
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _json_rows(details: dict[str, pd.Series | _Raw], n: int) -> pd.Series:
-    """Per row ``json.dumps(row, ensure_ascii=False, sort_keys=True)``, each distinct value encoded once."""
-    if n == 0:
-        return pd.Series([], dtype=object)
-    parts: list[str | np.ndarray | pa.Array] = ["{"]
-    for i, key in enumerate(sorted(details)):
-        column = details[key]
-        fragments: np.ndarray | pa.Array
-        if isinstance(column, _Raw):
-            fragments = column.values.to_numpy(dtype=object)
-        else:  # encoded and made an Arrow string once per distinct value, then taken per row
-            codes, uniques = pd.factorize(column.reset_index(drop=True).astype(object), use_na_sentinel=True)
-            encoded = pa.array([*(json.dumps(_plain(u), ensure_ascii=False) for u in uniques), "null"], pa.string())
-            fragments = encoded.take(pa.array(np.where(codes < 0, len(uniques), codes), pa.int64()))
-        parts += [(", " if i else "") + json.dumps(key, ensure_ascii=False) + ": ", fragments]
-    parts.append("}")
-    return _cat(*parts)
-
-
 def _json_list(values: list[str]) -> str:
     return json.dumps(values, ensure_ascii=False)
-
-
-def _finish(kind: str, found: pd.DataFrame, details: dict[str, pd.Series | _Raw], id_other: pd.Series) -> pd.DataFrame:
-    """Add kind and details, and ``_id_other``: what ``finding_id`` hashes after the item id (the ids of
-    all kinds are made in one vectorised ``stable_ids`` call by ``find_reform``); ``found`` has the base
-    columns, message and severity."""
-    out = found.reset_index(drop=True).copy()
-    out["kind"] = kind
-    others = id_other.reset_index(drop=True).astype(object)
-    out["_id_other"] = others.where(others.notna(), None)
-    out["details"] = _json_rows(details, len(out))
-    return out[[c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]]
 
 
 def _item_findings(severity: object, hits: pd.DataFrame, message: pd.Series) -> pd.DataFrame:
@@ -517,10 +470,6 @@ def _item_findings(severity: object, hits: pd.DataFrame, message: pd.Series) -> 
             "message": message,
         }
     )
-
-
-def _none() -> pd.DataFrame:
-    return pd.DataFrame(columns=FINDINGS.names)
 
 
 # -------------------------------------------------------------------------------------- the four kinds
@@ -564,13 +513,13 @@ def _locally_set_licence(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFram
         keep &= frame["level"].isin(rules.local_levels)
     cand = frame[keep & frame["legal_basis"].notna()]
     if cand.empty:
-        return _none()
+        return no_findings()
     judged = _judge_bases(pd.unique(cand["legal_basis"]), rules)
     if judged.empty:
-        return _none()
+        return no_findings()
     hits = cand.merge(judged, left_on="legal_basis", right_on="text", how="inner").reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     found = _item_findings(
         rules.local_severity,
         hits,
@@ -593,11 +542,11 @@ def _locally_set_licence(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFram
         "status": hits["status"],
         "level": hits["level"],
         "source_id": hits["source_id"],
-        "instruments": _Raw(hits["instruments"]),
-        "authorities": _Raw(hits["authorities"]),
-        "scopes": _Raw(hits["scopes"]),
+        "instruments": JsonFragments(hits["instruments"]),
+        "authorities": JsonFragments(hits["authorities"]),
+        "scopes": JsonFragments(hits["scopes"]),
     }
-    return _finish("locally_set_licence", found, details, pd.Series([None] * len(hits), dtype=object))
+    return finding_rows("locally_set_licence", found, details, pd.Series([None] * len(hits), dtype=object))
 
 
 def _lower_map(frame: pd.DataFrame, registry: Registry, upper_level: str, lower_level: str) -> pd.DataFrame:
@@ -745,10 +694,10 @@ def _coverage(
 
 def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
     if expected.empty:
-        return _none()
+        return no_findings()
     hits = expected[expected["findings_raised"].eq(True) & ~expected["held"]].reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     same_rights = _cat(hits["upper_level"].map(LEVEL_NAMES), hits["lower_level"].map(LEVEL_NAMES), "同权")
     found = pd.DataFrame(
         {
@@ -783,7 +732,7 @@ def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> 
         "coverage_share": hits["share"].astype(float).round(4),
         "n_upper_licences": hits["n_upper_licences"],
     }
-    return _finish("county_missing_city_licence", found, details, hits["lower_code"])
+    return finding_rows("county_missing_city_licence", found, details, hits["lower_code"])
 
 
 def _word_matches(names: Iterable[str], rules: ReformRules) -> dict[str, list[str]]:
@@ -810,12 +759,12 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
         & (frame["name"] != "")
     ]
     if cand.empty:
-        return _none()
+        return no_findings()
     # Everything a finding says about its words depends on the name only: worked out per distinct name.
     matched = {name: ws for name, ws in _word_matches(pd.unique(cand["name"]), rules).items() if ws}
     hits = cand[cand["name"].isin(list(matched))].reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     by_word = {w.word: w for w in rules.disguised_words}
     first = hits["name"].map({name: ws[0] for name, ws in matched.items()})
     severity = hits["name"].map(
@@ -842,10 +791,10 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
         "department": hits["department"],
         "source_id": hits["source_id"],
         "word": first,
-        "words": _Raw(hits["name"].map({name: _json_list(ws) for name, ws in matched.items()})),
+        "words": JsonFragments(hits["name"].map({name: _json_list(ws) for name, ws in matched.items()})),
         "note": hits["name"].map({name: by_word[ws[0]].note for name, ws in matched.items()}),
     }
-    return _finish("disguised_approval", found, details, pd.Series([None] * len(hits), dtype=object))
+    return finding_rows("disguised_approval", found, details, pd.Series([None] * len(hits), dtype=object))
 
 
 def _responsibility_given(frame: pd.DataFrame, rules: ReformRules) -> pd.Series:
@@ -867,7 +816,7 @@ def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd
         cand &= frame["source_id"].isin(sources)
     hits = frame[cand].reset_index(drop=True)
     if hits.empty:
-        return _none()
+        return no_findings()
     found = _item_findings(
         rules.devolved_severity,
         hits,
@@ -891,7 +840,7 @@ def _devolved_without_supervision(frame: pd.DataFrame, rules: ReformRules) -> pd
         "source_id": hits["source_id"],
         "responsibility": hits["responsibility"],
     }
-    return _finish("devolved_without_supervision", found, details, pd.Series([None] * len(hits), dtype=object))
+    return finding_rows("devolved_without_supervision", found, details, pd.Series([None] * len(hits), dtype=object))
 
 
 # ------------------------------------------------------------------------------------------------- API
@@ -1086,18 +1035,7 @@ class ReformCheck:
             _disguised_approval(frame, rules),
             _devolved_without_supervision(frame, rules),
         ]
-        non_empty = [p for p in parts if len(p)]
-        if not non_empty:
-            return FINDINGS.empty_table()
-        found = pd.concat(non_empty, ignore_index=True).astype(object)
-        found = found.where(found.notna(), None)
-        found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
-        found = found.astype({"finding_id": object}).sort_values(
-            ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"],
-            kind="stable",
-            na_position="first",
-        )
-        return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
+        return findings_table(parts)
 
     def tables(self, changes: pa.Table | None = None, all_items: pd.DataFrame | None = None) -> dict[str, pa.Table]:
         """The extra summary tables, written as ``OUT/reform/<name>.parquet`` (schemas in ``REFORM_TABLES``).

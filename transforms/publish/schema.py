@@ -24,6 +24,13 @@ POWER_TYPES: tuple[str, ...] = (
 )
 
 STATUSES: tuple[str, ...] = ("保留", "下放", "委托", "取消", "承接", "未注明")
+# What the checks read into the statuses (normalise maps the lists' own words onto STATUSES with
+# data/vocab/statuses.csv; these are the contract's values, so they are named once, here).
+DEVOLVED_STATUSES: tuple[str, ...] = ("下放", "委托")  # handed to a lower level: it should list the item
+CANCELLED_STATUS = "取消"  # no level should list it any more
+RECEIVED_STATUS = "承接"  # taken over from an upper level
+HELD_STATUSES: tuple[str, ...] = ("保留", "未注明")  # still exercised where it is listed
+LICENCE = "行政许可"
 
 LEVELS: tuple[str, ...] = ("national", "province", "city", "county", "township", "village")
 

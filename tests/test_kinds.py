@@ -1,0 +1,100 @@
+"""The findings framework: one registry of kinds, one way to build a row, one table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transforms.examine.kinds import (
+    KINDS,
+    FindingKind,
+    JsonFragments,
+    combine_findings,
+    details_json,
+    finding_record,
+    finding_rows,
+    findings_table,
+)
+from transforms.publish.schema import FINDING_KINDS, FINDINGS, SEVERITIES
+
+
+def test_every_contract_kind_is_registered_with_a_contract_severity() -> None:
+    assert tuple(KINDS) == FINDING_KINDS
+    assert all(k.severity in SEVERITIES and k.subject for k in KINDS.values())
+    with pytest.raises(ValueError, match="not in the contract"):
+        FindingKind("made_up", "error", "x", "", "nowhere")
+
+
+def test_details_json_is_json_dumps_with_sorted_keys() -> None:
+    values = {
+        "name": pd.Series(["食品经营许可", None, 'quote " and \\ back', "食品经营许可"], dtype=object),
+        "score": pd.Series([0.91, np.float64(1.0), float("nan"), 2.5]),
+        "n": pd.Series([np.int64(3), 0, -1, 10**12], dtype=object),
+        "flag": pd.Series([True, False, np.bool_(True), None], dtype=object),
+        "cited": JsonFragments(pd.Series(['["a"]', "[]", '["《条例》"]', "null"])),
+    }
+    got = details_json(values, 4).tolist()
+    for i, text in enumerate(got):
+        expected = {
+            "name": values["name"][i],
+            "score": None if math.isnan(values["score"][i]) else float(values["score"][i]),
+            "n": int(values["n"][i]),
+            "flag": None if values["flag"][i] is None else bool(values["flag"][i]),
+            "cited": json.loads(values["cited"].values[i]),
+        }
+        assert text == json.dumps(expected, ensure_ascii=False, sort_keys=True)
+
+
+def test_a_vectorised_row_and_a_record_are_the_same_finding() -> None:
+    base = pd.DataFrame(
+        {
+            "jurisdiction_code": ["510000"],
+            "item_id": ["p1"],
+            "other_item_id": [None],
+            "other_jurisdiction_code": ["510100"],
+            "message": ["m"],
+        }
+    )
+    vectorised = findings_table(
+        [finding_rows("devolved_not_received", base, {"name": pd.Series(["甲"])}, base["other_jurisdiction_code"])]
+    )
+    record = finding_record(
+        "devolved_not_received",
+        jurisdiction_code="510000",
+        item_id="p1",
+        other_item_id=None,
+        other_jurisdiction_code="510100",
+        message="m",
+        details={"name": "甲"},
+    )
+    assert vectorised.schema.equals(FINDINGS)
+    assert vectorised.to_pylist() == [record]
+    assert record["severity"] == "error"
+
+
+def test_dated_findings_replace_their_undated_twins_and_the_order_is_kept() -> None:
+    def record(kind: str, item: str, other: str, message: str) -> dict:
+        return finding_record(
+            kind,
+            jurisdiction_code="510000",
+            item_id=item,
+            other_item_id=None,
+            other_jurisdiction_code=other,
+            message=message,
+            details={},
+        )
+
+    undated = findings_table(
+        (),
+        records=[
+            record("devolved_not_received", "p1", "510100", "plain"),
+            record("devolved_not_received", "p2", "510100", "plain"),
+        ],
+    )
+    dated = findings_table((), records=[record("devolved_not_received", "p2", "510100", "dated")])
+    out = combine_findings(undated, dated).to_pylist()
+    assert [(r["item_id"], r["message"]) for r in out] == [("p1", "plain"), ("p2", "dated")]

@@ -1,0 +1,222 @@
+"""The finding kinds and the one way a finding row is built (CONTRACT §5, ``findings``).
+
+Every check — cross-level (``findings``), over time (``changes``), reform (``reform``) and the flow's
+``source_failed`` — describes its kind here once (severity, what ``item_id`` and the *other* columns
+name) and builds its rows with the same three functions, so that a new kind is one entry in ``KINDS``
+and one function returning ``finding_rows``:
+
+* ``finding_rows`` — a kind's vectorised rows: base columns (jurisdiction, item, other item / other
+  jurisdiction, message, optionally severity) + ``details`` columns, JSON-encoded once per distinct
+  value (names and codes repeat a lot) and joined column-wise in Arrow;
+* ``finding_record`` — one row as a dict, for the checks that walk version histories item by item;
+* ``findings_table`` — frames of rows → the ``FINDINGS`` table: ids hashed in one vectorised call,
+  sorted by ``FINDING_ORDER`` so that the same inputs always give the same bytes.
+
+``finding_id = stable_id(kind, item_id, other)``: *other* is ``other_item_id`` where the finding has one,
+else ``other_jurisdiction_code`` (one id per upper item and lower jurisdiction), else the kind's own key
+(the source id of ``source_failed``). The same formula in every check is what lets a dated finding
+replace its undated twin (``combine_findings``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.clean.items import stable_id
+from transforms.link.consolidate import stable_ids
+from transforms.publish.schema import FINDING_KINDS, FINDINGS, SEVERITIES
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """What one kind of finding says: its default severity and what its columns name."""
+
+    name: str
+    severity: str
+    subject: str  # what ``item_id`` / ``jurisdiction_code`` name
+    other: str  # what ``other_item_id`` / ``other_jurisdiction_code`` name ("" when nothing)
+    check: str  # the module that raises it
+
+    def __post_init__(self) -> None:
+        if self.name not in FINDING_KINDS or self.severity not in SEVERITIES:
+            raise ValueError(f"finding kind {self.name!r} / severity {self.severity!r} is not in the contract")
+
+
+_UPPER = "the upper item that was devolved"
+_LOWER_JURISDICTION = "the direct child jurisdiction that lists no counterpart"
+_CHILD = "the lower (child) item of the link"
+_PARENT = "the upper (parent) item it is linked to"
+
+KINDS: dict[str, FindingKind] = {
+    k.name: k
+    for k in (
+        FindingKind("devolved_not_received", "error", _UPPER, _LOWER_JURISDICTION, "findings, changes"),
+        FindingKind("received_without_devolution", "warning", "the item marked 承接", _PARENT, "changes"),
+        FindingKind("no_upper_basis", "warning", "the lower 行政许可", "", "findings"),
+        FindingKind("cancelled_still_listed", "error", "the lower item that should go", _PARENT, "findings, changes"),
+        FindingKind("type_mismatch", "warning", _CHILD, _PARENT, "findings"),
+        FindingKind("basis_mismatch", "warning", _CHILD, _PARENT, "findings"),
+        FindingKind("code_mismatch", "warning", _CHILD, _PARENT, "findings"),
+        FindingKind("duplicate_in_list", "warning", "the repeated item", "its first occurrence", "findings"),
+        FindingKind("locally_set_licence", "warning", "the licence", "", "reform"),
+        FindingKind("county_missing_city_licence", "warning", "the city licence", "the county", "reform"),
+        FindingKind("disguised_approval", "info", "the item", "", "reform"),
+        FindingKind("devolved_without_supervision", "warning", "the devolved item", "", "reform"),
+        FindingKind("source_failed", "error", "the source's jurisdiction", "", "the flow"),
+    )
+}
+assert tuple(KINDS) == FINDING_KINDS, "KINDS lists the contract's kinds in the contract's order"
+
+#: Row order of every findings table: by kind, then where, then which items (ids last, as a tie-break).
+FINDING_ORDER = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
+
+#: The columns a kind's rows carry before ``findings_table`` adds ``finding_id``.
+_ROW_COLUMNS = [c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]
+
+
+class JsonFragments:
+    """A details column that is JSON text already (lists built in Arrow), inserted as it is."""
+
+    def __init__(self, values: pd.Series) -> None:
+        self.values = values
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _plain(value: object) -> object:
+    """A JSON-ready Python value (numpy scalars → Python, tuples → lists, NaN → None)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _dump(value: object) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` with fast paths for the scalar types details hold."""
+    value = _plain(value)
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.encoder.encode_basestring(value)  # the C encoder json.dumps uses without ensure_ascii
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and np.isfinite(value):
+        return float.__repr__(value)
+    return _ENCODE(value)
+
+
+def _fragments(values: pd.Series) -> pa.Array:
+    """JSON text of each value, encoded once per distinct value."""
+    codes, uniques = pd.factorize(values.reset_index(drop=True).astype(object), use_na_sentinel=True)
+    encoded = pa.array([*(_dump(u) for u in uniques), "null"], pa.string())
+    return encoded.take(pa.array(np.where(codes < 0, len(encoded) - 1, codes), pa.int64()))
+
+
+def details_json(details: Mapping[str, pd.Series | JsonFragments], n: int) -> pd.Series:
+    """Per row, ``json.dumps(row, ensure_ascii=False, sort_keys=True)`` of the ``details`` columns."""
+    if n == 0:
+        return pd.Series([], dtype=object)
+    parts: list[pa.Array | pa.Scalar] = []
+    for i, key in enumerate(sorted(details)):
+        column = details[key]
+        parts.append(pa.scalar(("{" if i == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "))
+        if isinstance(column, JsonFragments):
+            parts.append(pa.array(column.values.to_numpy(dtype=object), pa.string()))
+        else:
+            parts.append(_fragments(column))
+    parts.append(pa.scalar("}"))
+    joined = pc.binary_join_element_wise(*parts, "")
+    return pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def finding_rows(
+    kind: str,
+    base: pd.DataFrame,
+    details: Mapping[str, pd.Series | JsonFragments],
+    id_other: pd.Series,
+) -> pd.DataFrame:
+    """A kind's rows: ``base`` (jurisdiction_code, item_id, other_item_id, other_jurisdiction_code,
+    message and, where it varies by row, severity) with ``kind``, ``details`` and ``_id_other`` (what
+    ``finding_id`` hashes after the item id; hashed for all kinds at once by ``findings_table``)."""
+    out = base.reset_index(drop=True).copy()
+    out["kind"] = kind
+    if "severity" not in out:
+        out["severity"] = KINDS[kind].severity
+    out["details"] = details_json(details, len(out))
+    others = id_other.reset_index(drop=True).astype(object)
+    out["_id_other"] = others.where(others.notna(), None)
+    return out[_ROW_COLUMNS]
+
+
+def no_findings() -> pd.DataFrame:
+    """No rows of a kind (returned early: string arithmetic on empty frames trips over dtypes)."""
+    return pd.DataFrame(columns=_ROW_COLUMNS)
+
+
+def finding_record(
+    kind: str,
+    *,
+    jurisdiction_code: object,
+    item_id: object,
+    other_item_id: str | None,
+    other_jurisdiction_code: str | None,
+    message: str,
+    details: Mapping[str, object],
+    severity: str | None = None,
+    key: str | None = None,
+) -> dict[str, object]:
+    """One finding as a dict, the id as ``findings_table`` would make it (``key`` replaces the item
+    and other for kinds about no item, e.g. the source id of ``source_failed``)."""
+    other = other_item_id if other_item_id is not None else other_jurisdiction_code
+    return {
+        "finding_id": stable_id(kind, key) if key is not None else stable_id(kind, item_id, other),
+        "kind": kind,
+        "severity": severity or KINDS[kind].severity,
+        "jurisdiction_code": jurisdiction_code,
+        "item_id": item_id,
+        "other_item_id": other_item_id,
+        "other_jurisdiction_code": other_jurisdiction_code,
+        "message": message,
+        "details": json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+    }
+
+
+def findings_table(parts: Iterable[pd.DataFrame], *, records: Iterable[dict[str, object]] = ()) -> pa.Table:
+    """The ``FINDINGS`` table of ``finding_rows`` frames and ``finding_record`` dicts, sorted by
+    ``FINDING_ORDER``; a record whose id is already taken (the same finding raised twice) is dropped."""
+    frames = [p for p in parts if len(p)]
+    rows = list(records)
+    if frames:
+        found = pd.concat(frames, ignore_index=True).astype(object)
+        found = found.where(found.notna(), None)
+        found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
+        frames = [found.astype({"finding_id": object})[FINDINGS.names]]
+    if rows:
+        frames.append(pd.DataFrame(rows, columns=FINDINGS.names).drop_duplicates("finding_id"))
+    if not frames:
+        return FINDINGS.empty_table()
+    found = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    found = found.sort_values(FINDING_ORDER, kind="stable", na_position="first")
+    return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
+
+
+def combine_findings(undated: pa.Table, dated: pa.Table) -> pa.Table:
+    """Two checks' findings in one table; where both raise the same finding (same id), the ``dated``
+    one (the version history's, carrying the dates) wins."""
+    taken = pc.is_in(undated.column("finding_id"), value_set=dated.column("finding_id"))
+    merged = pa.concat_tables([dated, undated.filter(pc.invert(taken))]).to_pandas()
+    merged = merged.drop_duplicates("finding_id").sort_values(FINDING_ORDER, kind="stable", na_position="first")
+    return pa.Table.from_pandas(merged[FINDINGS.names], schema=FINDINGS, preserve_index=False)
