@@ -34,6 +34,9 @@ What it does, and why each choice:
   normalised name at 0.95/0.88/0.80, exact main name and sub-item, Jaro-Winkler department at 0.9;
   λ from "same name_norm" at recall 0.7, u by random sampling of 1e6 pairs, m by EM; best pair per
   unit at match probability ≥ 0.5).
+* **Floor** — ``bench/floor.py`` right after each flow run, on the same tree, in a fresh process: it
+  only opens every file, finds the name column, normalises distinct names and writes per-province
+  Parquet. ``x floor`` (flow wall / floor wall) is the figure to compare between machines and commits.
 * **Incremental** — a second run into the same output over unchanged inputs (the caches in
   ``OUT/.cache``, see ``flows/incremental.py``).
 * **Scaling** — the same scale with ``--dask-workers 1`` and ``2`` (``flows/runners.py``). This
@@ -248,7 +251,9 @@ def flow_env() -> dict[str, str]:
 def prepare_api_database() -> None:
     """Create (or migrate) the bench's Prefect database before anything is timed: on a fresh checkout
     the first run's temporary server otherwise spends ~10 s migrating it, which a scheduled
-    deployment, whose database exists, never pays."""
+    deployment, whose database exists, never pays. On a fresh checkout the Prefect home does not
+    exist yet, and SQLite cannot create a database in a missing folder."""
+    Path(flow_env()["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
         env=flow_env(),
@@ -286,6 +291,31 @@ def _run_flow(manifest: Path, out: Path, log: Path, extra: list[str] | None = No
         "sys_s": round(usage.ru_stime, 1),
         "load_before": load,
         "run": run,
+    }
+
+
+def run_floor(manifest: Path, out: Path) -> dict[str, Any]:
+    """``bench/floor.py`` on the same tree, in a fresh process started like the flow's runs."""
+    return launcher().submit(_run_floor, manifest, out).result()
+
+
+def _run_floor(manifest: Path, out: Path) -> dict[str, Any]:
+    if out.exists():
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "floor.py"), str(manifest), str(out)], stdout=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"bench/floor.py {manifest} exited {os.waitstatus_to_exitcode(status)}")
+    inner = json.loads(proc.stdout.read())
+    return {
+        "wall_s": round(wall, 2),
+        "work_s": inner["seconds"],
+        "rows": inner["rows"],
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
     }
 
 
@@ -411,6 +441,8 @@ def table_row(label: str, result: dict[str, Any]) -> list[str]:
         *(_fmt(cols[c]) for c in ("read", "validate", "match", "consolidate", "findings", "write")),
         _fmt(result["flow_s"]),
         _fmt(result["wall_s"]),
+        _fmt(result.get("floor", {}).get("wall_s")),
+        _fmt(result.get("vs_floor"), 2),
         _fmt(round(result["items_per_s"])),
         _fmt(result["peak_rss_mib"], 0),
         _fmt(result["peak_tree_rss_mib"], 0),
@@ -431,6 +463,8 @@ HEADER = [
     "write",
     "flow s",
     "wall s",
+    "floor s",
+    "x floor",
     "items/s",
     "RSS MiB",
     "tree RSS",
@@ -452,7 +486,10 @@ def print_table(rows: list[list[str]]) -> None:
 # ------------------------------------------------------------------------------------------ main
 
 
-def measure(scale: str, label: str, extra: list[str] | None = None, *, fresh: bool = True) -> dict[str, Any]:
+def measure(
+    scale: str, label: str, extra: list[str] | None = None, *, fresh: bool = True, floor: bool = True
+) -> dict[str, Any]:
+    """One flow run on ``scale``'s tree and, unless ``floor`` is false, the floor right after it."""
     tree, generated = ensure_tree(scale)
     out = OUT / label
     if fresh and out.exists():
@@ -477,6 +514,10 @@ def measure(scale: str, label: str, extra: list[str] | None = None, *, fresh: bo
             "cached_sources": sum(1 for i in run["inputs"] if i.get("cached")),
         }
     )
+    if floor:
+        print(f"[bench] {label}: the floor (bench/floor.py) on the same tree …", flush=True)
+        result["floor"] = run_floor(tree / "sources.toml", OUT / f"{label}-floor")
+        result["vs_floor"] = round(result["wall_s"] / result["floor"]["wall_s"], 2)
     return result
 
 
@@ -521,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
             result["quality"] = score(OUT / scale, DATA / scale)
         record(scale, result, f"bench-{scale}.json")
         if scale == "100k" and not args.no_incremental:
-            second = measure(scale, scale, fresh=False)
+            second = measure(scale, scale, fresh=False, floor=False)
             second["first_run_flow_s"] = result["flow_s"]
             second["speedup_flow"] = round(result["flow_s"] / second["flow_s"], 2) if second["flow_s"] else None
             second["speedup_wall"] = round(result["wall_s"] / second["wall_s"], 2) if second["wall_s"] else None
