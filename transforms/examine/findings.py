@@ -2,7 +2,7 @@
 
 Each finding names one item (``item_id`` in ``jurisdiction_code``) and, where there is one, the other
 item or jurisdiction it was compared with. The checks run in two steps so that a 10M-item run stays
-cheap (1M items, 1.5M links: about 3 s):
+cheap (a few seconds per million items; figures in bench/README.md):
 
 1. *Which* rows are findings is decided on integers. Each item column a check tests is factorized once
    (``pd.factorize``: a code per item into the column's distinct values), the test runs once per

@@ -14,10 +14,9 @@ Why the choices:
   choice does not depend on row order.
 * Everything is array work (Arrow hashing and sorting, ``scipy.sparse.csgraph.connected_components``,
   lexsort, list offsets) and ids are hashed by DuckDB's vectorised ``sha256``; there is no Python loop
-  per item or per power. Measured on the national bench output (9.1M items, 14.3M links, 2 cores,
-  back to back): 31 s looking the link ends up by id and sorting ids as strings; 24 s with ids sorted
-  as numbers (``transforms.link.order``); 17 s given the ends' positions (``LinkEnds``, found per province
-  by the flow).
+  per item or per power. Ids are sorted as numbers (``transforms.link.order``) and the link ends come
+  as item positions (``LinkEnds``, found per province by the flow), because looking 28M ends up by id
+  and sorting ids as strings was most of this stage at national scale (figures: bench/README.md).
 """
 
 from __future__ import annotations
