@@ -201,3 +201,47 @@ def test_find_header_row_with_override_for_an_unknown_header() -> None:
     rows = [["item", "kind"], ["a", "b"]]
     assert find_header_row(rows) is None
     assert find_header_row(rows, {"name": "item"}) == 0
+
+
+PORTAL_RECORD_FIELDS = {  # 政务服务网 catalogue APIs (Liaoning's findCatalog: realdata/liaoning/SOURCE.md)
+    "qlName": "name",
+    "itemName": "name",
+    "catalogCode": "code",
+    "itemType": "power_type",
+    "taskType": "power_type",
+    "qlKind": "power_type",
+    "deptName": "department",
+    "lawbasis": "legal_basis",
+}
+
+
+@pytest.mark.parametrize(("field", "canonical"), PORTAL_RECORD_FIELDS.items())
+def test_portal_api_field_names_map_without_configuration(field: str, canonical: str) -> None:
+    hmap = map_headers(["序号", field])
+    assert hmap.canonical[canonical] == 1
+
+
+def test_a_published_chinese_header_keeps_its_column_beside_a_portal_field() -> None:
+    # A record carrying both the API field and the published column means the published one, wherever
+    # the API field stands; the other stays in extra.
+    hmap = map_headers(["taskType", "事项名称", "事项类型"])
+    assert hmap.canonical == {"name": 1, "power_type": 2}
+    assert hmap.unmapped == (0,)
+
+
+def test_portal_records_give_their_type_instead_of_one_inferred_from_the_name() -> None:
+    import json
+
+    from transforms.clean.normalise import normalise
+    from transforms.ingest.read import read_rows
+
+    records = [  # real Liaoning catalogue rows under the portal's own field names
+        {"qlName": "专利权侵权纠纷处理", "catalogCode": "210973001000", "qlKind": "09", "deptName": "省知识产权局"},
+        {"qlName": "对企业年度报告公示情况的抽查", "catalogCode": "210631001000", "itemType": "行政检查"},
+    ]
+    frame, info = read_rows(json.dumps(records, ensure_ascii=False).encode(), source_id="portal", fmt="json")
+    rows = normalise(frame)
+    assert rows["name_raw"].tolist() == [r["qlName"] for r in records]
+    assert rows["power_type"].tolist() == ["行政裁决", "行政检查"]
+    assert rows["department"].tolist()[0] == "省知识产权局"
+    assert rows["code_raw"].tolist() == ["210973001000", "210631001000"]

@@ -151,8 +151,11 @@ def map_headers(
 
     Overrides claim first (exact text, then normalised text). Then each header, left to right, takes the
     canonical column its alias names unless an earlier header already took it: the leftmost wins and the
-    rest stay in ``extra``. ``numbering(j)`` decides an alias shared by ``seq`` and another column; without
-    it such a header is counted as ``seq``, which is enough for finding the header row.
+    rest stay in ``extra``. Chinese headers go before ASCII ones (``taskType``, ``qlKind``): a portal
+    record that carries both its API field and the published 事项类型 means the published column, and
+    adding a portal alias must never take a column away from a list that maps it today. ``numbering(j)``
+    decides an alias shared by ``seq`` and another column; without it such a header is counted as
+    ``seq``, which is enough for finding the header row.
     """
     aliases = load_aliases()
     overrides = overrides or {}
@@ -172,7 +175,8 @@ def map_headers(
         else:
             canonical[canon] = j
             claimed.add(j)
-    for j, key in enumerate(folded):
+    for j in sorted(range(len(folded)), key=lambda i: folded[i].isascii()):
+        key = folded[j]
         if j in claimed or not key:
             continue
         targets = aliases.get(key, ())
