@@ -181,6 +181,14 @@ class _FrameBuilder:
                         errors.setdefault(k, []).append(f"{_key(keys, j)}: cell longer than {cap} characters")
                         col[k] = v[:cap]
                         truncated.append((k, j))
+        for j, col in enumerate(cols):
+            for k in _control_cells(col):
+                code = ord(_CONTROL_CHARS.search(col[k]).group())
+                errors.setdefault(k, []).append(
+                    f"{_key(keys, j)}: control character U+{code:04X} in the cell (binary data or a terminal "
+                    "paste inside the list); correct the cell"
+                )
+                keep[k] = True
         for k, found_cells in problems.items():
             errors.setdefault(k, []).extend(f"{_key(keys, j)}: {m}" for j, m in found_cells)
 
@@ -243,6 +251,15 @@ def _column(rows: list[list[str]], j: int, *, guarded: bool) -> list[str | None]
 
 
 _EMPTY_TO_NONE: dict[str, None] = {"": None}
+
+
+def _control_cells(col: list[str | None]) -> list[int]:
+    """Rows whose cell holds a control character (NUL, ESC …): such text is not what the list published,
+    so the row is quarantined rather than cleaned silently. One regex search over the joined column
+    answers "none" for nearly every column."""
+    if _CONTROL_CHARS.search("".join(filter(None, col))) is None:
+        return []
+    return [k for k, v in enumerate(col) if v is not None and _CONTROL_CHARS.search(v)]
 
 
 def _width_errors(cells: list[str], width: int, span: int) -> list[str]:
