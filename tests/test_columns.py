@@ -239,7 +239,7 @@ def test_portal_records_give_their_type_instead_of_one_inferred_from_the_name() 
         {"qlName": "专利权侵权纠纷处理", "catalogCode": "210973001000", "qlKind": "09", "deptName": "省知识产权局"},
         {"qlName": "对企业年度报告公示情况的抽查", "catalogCode": "210631001000", "itemType": "行政检查"},
     ]
-    frame, info = read_rows(json.dumps(records, ensure_ascii=False).encode(), source_id="portal", fmt="json")
+    frame, _ = read_rows(json.dumps(records, ensure_ascii=False).encode(), source_id="portal", fmt="json")
     rows = normalise(frame)
     assert rows["name_raw"].tolist() == [r["qlName"] for r in records]
     assert rows["power_type"].tolist() == ["行政裁决", "行政检查"]
