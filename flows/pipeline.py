@@ -58,6 +58,7 @@ from transforms import __version__
 from transforms.clean.items import stable_id
 from transforms.examine.changes import combine_changes, default_as_of
 from transforms.examine.kinds import finding_record
+from transforms.examine.reviews import NO_REVIEWS, Reviews, ReviewsError, read_reviews, review_findings
 from transforms.ingest.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
 from transforms.ingest.manifest import (
     ArgumentError,
@@ -90,7 +91,7 @@ from transforms.publish.write import (
 REFUSED = "Refused"
 OUTPUT_ERROR = "OutputError"
 #: What makes a run refuse before it writes anything: the caller's mistake, or another run's lock.
-REFUSALS = (ArgumentError, ManifestError, RegistryError, OutputLocked, UnsafeOutput)
+REFUSALS = (ArgumentError, ManifestError, RegistryError, ReviewsError, OutputLocked, UnsafeOutput)
 
 
 @task(name="read-sources", task_run_name="read-{scope}", cache_policy=NO_CACHE)
@@ -126,6 +127,7 @@ def finish_scope_task(
     threshold: float,
     previous: Path | None,
     as_of: dt.date | None,
+    reviews: Reviews = NO_REVIEWS,
 ) -> ScopeOutput:
     """Validate, match and examine one scope (``flows.scope.finish_scope``); its tables go to staging."""
     batch_gc()
@@ -141,6 +143,7 @@ def finish_scope_task(
         threshold=threshold,
         previous=previous,
         as_of=as_of,
+        link_reviews=reviews.of_links,
     )
     output.seconds["read"] = round(read_seconds, 4)
     return output
@@ -312,7 +315,12 @@ class Assembled:
 
 
 def assemble_tables(
-    staging: Path, specs: list[SourceSpec], scopes: list[ScopeOutput], failures: pa.Table, clock: StageClock
+    staging: Path,
+    specs: list[SourceSpec],
+    scopes: list[ScopeOutput],
+    failures: pa.Table,
+    clock: StageClock,
+    reviews: Reviews = NO_REVIEWS,
 ) -> Assembled:
     """The country's tables from the scopes' parts, written to ``staging``.
 
@@ -332,7 +340,10 @@ def assemble_tables(
         written.add(name)
 
     with ThreadPoolExecutor(max_workers=1) as side:
-        others = side.submit(_assemble_other_tables, staging, specs, failures, clock, write, done)
+        reviewed_links = frozenset().union(*(s.reviewed_links for s in scopes))
+        others = side.submit(
+            _assemble_other_tables, staging, specs, failures, clock, write, done, reviews, reviewed_links
+        )
         with clock.stage("consolidate"):
             current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
             power_ids = pa.nulls(0, pa.string())
@@ -369,8 +380,11 @@ def _assemble_other_tables(
     clock: StageClock,
     write: Callable[[str, pa.Table], None],
     done: Assembled,
+    reviews: Reviews,
+    reviewed_links: frozenset[str],
 ) -> None:
-    """Every table but powers and items, one at a time (see ``assemble_tables``)."""
+    """Every table but powers and items, one at a time (see ``assemble_tables``); the findings carry
+    the reviews file's decisions (``transforms.examine.reviews``)."""
     with clock.stage("assemble"):
         quarantine = _quarantine(staging, specs)
     if quarantine is not None:
@@ -388,7 +402,8 @@ def _assemble_other_tables(
     write("changes", changes)
     del changes
     with clock.stage("assemble"):
-        findings = _sorted("findings", _concat(staging, "findings", FINDINGS, [failures]))
+        found = _concat(staging, "findings", FINDINGS, [failures])
+        findings = _sorted("findings", review_findings(found, reviews, reviewed_links))
     write("findings", findings)
     del findings
     for name in ("summary", *(n for n, spec in TABLE_SPECS.items() if not spec.contract)):
@@ -442,6 +457,7 @@ def run_scopes(
     previous: Path | None,
     parallel_scopes: int,
     runner: Any = None,
+    reviews: Reviews = NO_REVIEWS,
 ) -> tuple[list[ScopeOutput], list[SourceResult]]:
     """Every scope through read → finish, at most ``parallel_scopes`` provinces in flight (memory bound).
 
@@ -460,6 +476,7 @@ def run_scopes(
         "threshold": threshold,
         "previous": previous,
         "as_of": default_as_of(spec.sources),
+        "reviews": reviews,
     }
 
     def submit(province: str, specs: list[SourceSpec], national: NationalContext | None) -> Any:
@@ -614,7 +631,9 @@ def _run(
             probe = load_manifest(manifest)
             registry = load_registry(probe.jurisdictions)
             spec = load_manifest(manifest, known_jurisdictions=registry.codes())
+            reviews = read_reviews(spec.reviews, registry) if spec.reviews is not None else NO_REVIEWS
         inputs = [Path(manifest), spec.path, *(s.path for s in spec.sources if s.path is not None)]
+        inputs += [spec.reviews] if spec.reviews is not None else []
         check_output_folder(out_path, protected=[*inputs, *([spec.jurisdictions] if spec.jurisdictions else [])])
         threshold = match_threshold if match_threshold is not None else spec.match_threshold
         error_share = max_error_share if max_error_share is not None else spec.max_error_share
@@ -650,6 +669,7 @@ def _run(
                     previous_folder,
                     default_parallel_scopes(parallel_scopes, dask_workers, dask_address),
                     dask,
+                    reviews,
                 )
             for scope in scopes:
                 for name, seconds in scope.seconds.items():
@@ -660,7 +680,8 @@ def _run(
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
             release_scope_memory(dask)
-            assembled = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
+            failures = source_failure_findings(spec, results)
+            assembled = assemble_tables(staging, spec.sources, scopes, failures, clock, reviews)
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):
                 docs = carry_data_docs(results, out_path, staging)
@@ -689,6 +710,8 @@ def _run(
                 "provinces": {s.province: s.matched for s in scopes if s.matched},
             }
             run = _run_json(spec, results, started, clock, validation, matching, outcome)
+            if spec.reviews is not None:  # the decisions applied, for the audit and the report's download
+                run["reviews"] = reviews.summary()
             (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
             render_report(staging)
             write_views(staging, root=out_path)

@@ -53,6 +53,7 @@ from transforms.examine.changes import (
 from transforms.examine.findings import find_cross_level
 from transforms.examine.kinds import combine_findings
 from transforms.examine.reform import ReformCheck
+from transforms.examine.reviews import Decision
 from transforms.examine.summary import summarise
 from transforms.examine.versions import current_source_ids, version_chains
 from transforms.ingest.jurisdictions import NATIONAL, Registry
@@ -60,6 +61,7 @@ from transforms.ingest.manifest import SourceSpec
 from transforms.ingest.read import SourceReadError, read_rows, read_source_file
 from transforms.link.consolidate import link_ends
 from transforms.link.match import link_items
+from transforms.link.reviewed import apply_link_reviews
 from transforms.publish.schema import CHANGES, FINDINGS, LINKS
 from transforms.publish.tables import TABLE_SPECS
 
@@ -148,6 +150,7 @@ class ScopeOutput:
     validated: bool  # Great Expectations ran on at least one of its sources
     seconds: dict[str, float]
     national: NationalContext | None = None  # the national scope's items, for the province scopes
+    reviewed_links: frozenset[str] = frozenset()  # link decisions whose items are in this scope
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -467,11 +470,13 @@ def finish_scope(
     threshold: float,
     previous: Path | None,
     as_of: Any,
+    link_reviews: Sequence[Decision] = (),
 ) -> ScopeOutput:
     """Validate, assemble, match and examine one scope; write its parts; return the compact rest.
 
     ``national`` is the national scope's output context (None when this *is* the national scope or the
     run has no national list). ``previous`` is the output folder to report changes against, if any.
+    ``link_reviews`` are the reviews file's link decisions, applied to the matcher's links.
     """
     clock = StageClock()
     with clock.stage("validate"):
@@ -496,6 +501,7 @@ def finish_scope(
         links, matched = (LINKS.empty_table(), None)
         if len(current) and province != NATIONAL:
             links, matched = match_scope(current, upper_current, registry, threshold, cache)
+        links, reviewed = apply_link_reviews(links, current, upper_current, link_reviews, registry)
         write_part(staging, "links", province, links)
 
     # Everything below compares the scope with the national lists: it runs on both, then keeps the
@@ -542,6 +548,7 @@ def finish_scope(
         validated=ran_gx,
         seconds=clock.seconds,
         national=context,
+        reviewed_links=reviewed,
     )
 
 

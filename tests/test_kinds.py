@@ -19,7 +19,7 @@ from transforms.examine.kinds import (
     finding_rows,
     findings_table,
 )
-from transforms.publish.schema import FINDING_KINDS, FINDINGS, SEVERITIES
+from transforms.publish.schema import FINDING_KINDS, FINDINGS, REVIEW_COLUMNS, SEVERITIES
 
 
 def test_every_contract_kind_is_registered_with_a_contract_severity() -> None:
@@ -59,8 +59,10 @@ def test_a_vectorised_row_and_a_record_are_the_same_finding() -> None:
             "message": ["m"],
         }
     )
+    items = pd.DataFrame({"item_id": ["p1"], "jurisdiction_code": ["510000"], "name_norm": ["甲"], "sub_item": [None]})
     vectorised = findings_table(
-        [finding_rows("devolved_not_received", base, {"name": pd.Series(["甲"])}, base["other_jurisdiction_code"])]
+        [finding_rows("devolved_not_received", base, {"name": pd.Series(["甲"])}, base["other_jurisdiction_code"])],
+        items=items,
     )
     record = finding_record(
         "devolved_not_received",
@@ -72,8 +74,12 @@ def test_a_vectorised_row_and_a_record_are_the_same_finding() -> None:
         details={"name": "甲"},
     )
     assert vectorised.schema.equals(FINDINGS)
-    assert vectorised.to_pylist() == [record]
+    (row,) = vectorised.to_pylist()
+    assert row == {**record, "finding_key": row["finding_key"], **dict.fromkeys(REVIEW_COLUMNS)}
     assert record["severity"] == "error"
+    # the record's key is the builder's, as its id is
+    assert findings_table((), records=[record], items=items).to_pylist() == [row]
+    assert row["finding_key"].startswith("devolved_not_received:")
 
 
 def test_dated_findings_replace_their_undated_twins_and_the_order_is_kept() -> None:
@@ -94,7 +100,8 @@ def test_dated_findings_replace_their_undated_twins_and_the_order_is_kept() -> N
             record("devolved_not_received", "p1", "510100", "plain"),
             record("devolved_not_received", "p2", "510100", "plain"),
         ],
+        items=None,
     )
-    dated = findings_table((), records=[record("devolved_not_received", "p2", "510100", "dated")])
+    dated = findings_table((), records=[record("devolved_not_received", "p2", "510100", "dated")], items=None)
     out = combine_findings(undated, dated).to_pylist()
     assert [(r["item_id"], r["message"]) for r in out] == [("p1", "plain"), ("p2", "dated")]

@@ -33,7 +33,7 @@ from transforms.publish.report import (
     render_report,
     script_json,
 )
-from transforms.publish.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, SUMMARY
+from transforms.publish.schema import CHANGES, FINDINGS, ITEMS, LINKS, POWERS, QUARANTINE, REVIEW_COLUMNS, SUMMARY
 from transforms.publish.write import write_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -530,6 +530,7 @@ def test_large_run_embeds_top_n_with_totals(tmp_path: Path) -> None:
     tables["findings"] = pa.table(
         {
             "finding_id": [f"f{i:06d}" for i in range(n)],
+            "finding_key": [f"k{i:06d}" for i in range(n)],
             "kind": [kinds[i % 4] if i < n - 10 else "code_mismatch" for i in range(n)],
             "severity": ["warning"] * n,
             "jurisdiction_code": ["510100"] * n,
@@ -538,6 +539,7 @@ def test_large_run_embeds_top_n_with_totals(tmp_path: Path) -> None:
             "other_jurisdiction_code": ["510000"] * n,
             "message": [f"第{i}条 <b>" for i in range(n)],
             "details": ["{}"] * n,
+            **{c: pa.nulls(n, FINDINGS.field(c).type) for c in REVIEW_COLUMNS},
         },
         schema=FINDINGS,
     )

@@ -1356,4 +1356,5 @@ def find_over_time(
         records=_devolved_not_received(scene, devolved)
         + _cancelled_still_listed(scene, cancelled)
         + _received_without_devolution(scene, devolved),
+        items=items,
     )

@@ -722,4 +722,4 @@ def find_cross_level(
         _code_mismatch(frame, pairs),
         _duplicate_in_list(frame),
     )
-    return findings_table(parts)
+    return findings_table(parts, items=items)

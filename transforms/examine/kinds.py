@@ -16,6 +16,19 @@ and one function returning ``finding_rows``:
 else ``other_jurisdiction_code`` (one id per upper item and lower jurisdiction), else the kind's own key
 (the source id of ``source_failed``). The same formula in every check is what lets a dated finding
 replace its undated twin (``combine_findings``).
+
+``finding_key`` names the same finding in *another* run, which ``finding_id`` cannot: item ids hash the
+source id and row number, so a re-published list (new version date, new source id, rows reordered)
+gives every item a new id. A reviewer's decision (``transforms.examine.reviews``) must survive that, so
+the key is ``<kind>:<16 hex>``, the hex a sha256 of the kind, ``jurisdiction_code``,
+``other_jurisdiction_code`` and, for the item and the other item, their identity across versions
+(``item_identities``): jurisdiction, ``name_norm`` and ``sub_item``. Names, not codes: many lists carry
+no basic code, a list that adds codes in its next version would otherwise change every key, and codes
+are re-issued when a catalogue is re-coded, while the normalised name is what the matcher's exact stage
+and ``duplicate_in_list`` already treat as the item; the base code stands in only for an item without a
+name. Findings that differ only in row position (a list repeating an item) share a key, and a decision
+about one is a decision about all of them: a reviewer cannot tell them apart either. Kinds about no item
+hash their own key (the source id of ``source_failed``, the reviewed key of ``stale_review``).
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ import pyarrow.compute as pc
 
 from transforms.clean.items import stable_id
 from transforms.link.consolidate import stable_ids
-from transforms.publish.schema import FINDING_KINDS, FINDINGS, SEVERITIES
+from transforms.publish.schema import FINDING_KINDS, FINDINGS, REVIEW_COLUMNS, SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ KINDS: dict[str, FindingKind] = {
         FindingKind("disguised_approval", "info", "the item", "", "reform"),
         FindingKind("devolved_without_supervision", "warning", "the devolved item", "", "reform"),
         FindingKind("source_failed", "error", "the source's jurisdiction", "", "the flow"),
+        FindingKind("stale_review", "info", "the link's child jurisdiction, if a link key", "", "reviews"),
     )
 }
 assert tuple(KINDS) == FINDING_KINDS, "KINDS lists the contract's kinds in the contract's order"
@@ -77,8 +91,10 @@ assert tuple(KINDS) == FINDING_KINDS, "KINDS lists the contract's kinds in the c
 #: Row order of every findings table: by kind, then where, then which items (ids last, as a tie-break).
 FINDING_ORDER = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
 
-#: The columns a kind's rows carry before ``findings_table`` adds ``finding_id``.
-_ROW_COLUMNS = [c for c in FINDINGS.names if c != "finding_id"] + ["_id_other"]
+#: The columns a kind's rows carry before ``findings_table`` adds the id and the key (reviews come last).
+_ROW_COLUMNS = [c for c in FINDINGS.names if c not in ("finding_id", "finding_key", *REVIEW_COLUMNS)] + ["_id_other"]
+#: What identifies an item across list versions, in ``item_identities``' order.
+IDENTITY_COLUMNS = ("jurisdiction_code", "name_norm", "sub_item", "base_code")
 
 
 class JsonFragments:
@@ -179,10 +195,12 @@ def finding_record(
     key: str | None = None,
 ) -> dict[str, object]:
     """One finding as a dict, the id as ``findings_table`` would make it (``key`` replaces the item
-    and other for kinds about no item, e.g. the source id of ``source_failed``)."""
+    and other for kinds about no item, e.g. the source id of ``source_failed``, and then also makes the
+    ``finding_key``; an item's finding gets its key from ``findings_table``, which knows the items)."""
     other = other_item_id if other_item_id is not None else other_jurisdiction_code
     return {
         "finding_id": stable_id(kind, key) if key is not None else stable_id(kind, item_id, other),
+        "finding_key": f"{kind}:{stable_id(kind, key)}" if key is not None else None,  # else: findings_table's
         "kind": kind,
         "severity": severity or KINDS[kind].severity,
         "jurisdiction_code": jurisdiction_code,
@@ -194,21 +212,80 @@ def finding_record(
     }
 
 
-def findings_table(parts: Iterable[pd.DataFrame], *, records: Iterable[dict[str, object]] = ()) -> pa.Table:
+def item_identities(ids: pd.Series, items: pd.DataFrame | None) -> pd.Series:
+    """Per item id, the item's identity across list versions: ``jurisdiction \x1f name \x1f sub_item``,
+    the name being ``name_norm`` (``base_code`` when it has none); ``""`` for a missing id.
+
+    An id that is not among ``items`` keeps the id itself (``id:<item_id>``): a key that will not carry
+    over to the next run, but no two findings of different items can share it. Only the items named by
+    ``ids`` are looked at (Arrow set lookups), so a million-item frame costs one hash pass, not a merge.
+    """
+    ids = ids.reset_index(drop=True).astype(object)
+    wanted = pa.array(ids.where(ids.notna(), None).to_numpy(dtype=object), pa.string(), from_pandas=True)
+    identity = pa.nulls(len(ids), pa.string())
+    if items is not None and len(items) and "item_id" in items:
+        known = pa.array(items["item_id"].to_numpy(dtype=object), pa.string(), from_pandas=True)
+        named = pc.is_in(known, value_set=pc.unique(wanted.drop_null())).to_numpy(zero_copy_only=False)
+        rows = items.loc[named].drop_duplicates("item_id")
+
+        def text(column: str) -> pa.Array:
+            values = rows[column].to_numpy(dtype=object) if column in rows else [None] * len(rows)
+            array = pa.array(values, pa.string(), from_pandas=True)
+            return pc.if_else(pc.equal(pc.utf8_trim_whitespace(array), ""), None, array)
+
+        name = pc.coalesce(text("name_norm"), text("base_code"), "")
+        joined = pc.binary_join_element_wise(
+            pc.fill_null(text("jurisdiction_code"), ""), name, pc.fill_null(text("sub_item"), ""), "\x1f"
+        )
+        position = pc.index_in(wanted, value_set=pa.array(rows["item_id"].to_numpy(dtype=object), pa.string()))
+        identity = joined.take(position)
+    fallback = pc.binary_join_element_wise("id:", wanted, "")
+    out = pc.fill_null(pc.coalesce(identity, fallback), "")
+    return pd.Series(out.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def finding_keys(found: pd.DataFrame, items: pd.DataFrame | None) -> np.ndarray:
+    """``finding_key`` per row of a findings frame (see the module docstring), vectorised."""
+    hashed = stable_ids(
+        found["kind"],
+        found["jurisdiction_code"],
+        item_identities(found["item_id"], items),
+        found["other_jurisdiction_code"],
+        item_identities(found["other_item_id"], items),
+    )
+    return (found["kind"].astype(str).to_numpy(dtype=object) + ":") + hashed.astype(object)
+
+
+def findings_table(
+    parts: Iterable[pd.DataFrame], *, records: Iterable[dict[str, object]] = (), items: pd.DataFrame | None
+) -> pa.Table:
     """The ``FINDINGS`` table of ``finding_rows`` frames and ``finding_record`` dicts, sorted by
-    ``FINDING_ORDER``; a record whose id is already taken (the same finding raised twice) is dropped."""
+    ``FINDING_ORDER``; a record whose id is already taken (the same finding raised twice) is dropped.
+
+    ``items`` are the items the findings name (at least their ``item_id`` and ``IDENTITY_COLUMNS``):
+    what the ``finding_key`` is made of. The review columns stay empty (``transforms.examine.reviews``
+    fills them once the run's findings are assembled).
+    """
     frames = [p for p in parts if len(p)]
     rows = list(records)
     if frames:
         found = pd.concat(frames, ignore_index=True).astype(object)
         found = found.where(found.notna(), None)
         found["finding_id"] = stable_ids(found["kind"], found["item_id"], found["_id_other"])
-        frames = [found.astype({"finding_id": object})[FINDINGS.names]]
+        found["finding_key"] = None
+        frames = [found.astype({"finding_id": object})[[c for c in FINDINGS.names if c not in REVIEW_COLUMNS]]]
     if rows:
-        frames.append(pd.DataFrame(rows, columns=FINDINGS.names).drop_duplicates("finding_id"))
+        listed = pd.DataFrame(rows, columns=[c for c in FINDINGS.names if c not in REVIEW_COLUMNS])
+        frames.append(listed.drop_duplicates("finding_id").astype(object))
     if not frames:
         return FINDINGS.empty_table()
     found = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    found = found.where(found.notna(), None)
+    unkeyed = found["finding_key"].isna().to_numpy()
+    if unkeyed.any():
+        found.loc[unkeyed, "finding_key"] = finding_keys(found.loc[unkeyed], items)
+    for column in REVIEW_COLUMNS:
+        found[column] = None
     found = found.sort_values(FINDING_ORDER, kind="stable", na_position="first")
     return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
 

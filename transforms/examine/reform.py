@@ -1035,7 +1035,7 @@ class ReformCheck:
             _disguised_approval(frame, rules),
             _devolved_without_supervision(frame, rules),
         ]
-        return findings_table(parts)
+        return findings_table(parts, items=self.items)
 
     def tables(self, changes: pa.Table | None = None, all_items: pd.DataFrame | None = None) -> dict[str, pa.Table]:
         """The extra summary tables, written as ``OUT/reform/<name>.parquet`` (schemas in ``REFORM_TABLES``).

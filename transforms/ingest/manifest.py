@@ -139,9 +139,10 @@ class Manifest:
     match_threshold: float = DEFAULT_MATCH_THRESHOLD
     max_error_share: float = DEFAULT_MAX_ERROR_SHARE
     jurisdictions: Path | None = None
+    reviews: Path | None = None  # the reviews file (``transforms.examine.reviews``)
 
 
-_RUN_KEYS = {"name": str, "match_threshold": float, "max_error_share": float, "jurisdictions": str}
+_RUN_KEYS = {"name": str, "match_threshold": float, "max_error_share": float, "jurisdictions": str, "reviews": str}
 _SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "jurisdiction": str,
@@ -214,6 +215,11 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
         jurisdictions = (path.parent / run["jurisdictions"]).resolve()
         if (problem := not_a_list_file(jurisdictions)) is not None:
             raise ManifestError(f"[run].jurisdictions: {problem}")
+    reviews = None
+    if "reviews" in run:  # a missing file is refused: a mistyped path must not drop every decision silently
+        reviews = (path.parent / run["reviews"]).resolve()
+        if (problem := not_a_list_file(reviews)) is not None:
+            raise ManifestError(f"[run].reviews: {problem}")
 
     raw_sources = doc.get("source", [])
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -247,6 +253,7 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
         match_threshold=threshold,
         max_error_share=share,
         jurisdictions=jurisdictions,
+        reviews=reviews,
     )
 
 

@@ -34,7 +34,8 @@ LICENCE = "行政许可"
 
 LEVELS: tuple[str, ...] = ("national", "province", "city", "county", "township", "village")
 
-LINK_METHODS: tuple[str, ...] = ("code", "exact", "fuzzy")
+#: ``review``: a link a reviewer set in the reviews file (``transforms.link.reviewed``), not the matcher.
+LINK_METHODS: tuple[str, ...] = ("code", "exact", "fuzzy", "review")
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
@@ -52,7 +53,13 @@ FINDING_KINDS: tuple[str, ...] = (
     "disguised_approval",
     "devolved_without_supervision",
     "source_failed",
+    "stale_review",
 )
+
+#: What a reviewer can decide about a finding (by its ``finding_key``) in the reviews file.
+FINDING_DECISIONS: tuple[str, ...] = ("confirmed", "dismissed", "fixed")
+#: What a reviewer can decide about a link (by a ``link:`` key): add it, or keep the matcher from making it.
+LINK_DECISIONS: tuple[str, ...] = ("link", "no_link")
 
 CHANGE_KINDS: tuple[str, ...] = (
     "added",
@@ -142,6 +149,7 @@ POWERS = pa.schema(
 FINDINGS = pa.schema(
     [
         ("finding_id", _str),
+        ("finding_key", _str),
         ("kind", _str),
         ("severity", _str),
         ("jurisdiction_code", _str),
@@ -150,8 +158,14 @@ FINDINGS = pa.schema(
         ("other_jurisdiction_code", _str),
         ("message", _str),
         ("details", _str),
+        ("review", _str),
+        ("review_note", _str),
+        ("reviewer", _str),
+        ("decided_on", pa.date32()),
     ]
 )
+#: The findings columns filled from the reviews file once the run's findings are assembled (null before).
+REVIEW_COLUMNS: tuple[str, ...] = ("review", "review_note", "reviewer", "decided_on")
 
 CHANGES = pa.schema(
     [

@@ -19,7 +19,7 @@ DICTIONARY_COLUMNS = frozenset(
         "source_id", "sheet", "jurisdiction_code", "jurisdiction_name", "level", "province", "power_type",
         "power_type_raw", "status", "status_raw", "department", "child_jurisdiction", "parent_jurisdiction",
         "level_pair", "method", "kind", "severity", "other_jurisdiction_code", "top_level",
-        "top_jurisdiction_code", "change", "from_source_id", "to_source_id",
+        "top_jurisdiction_code", "change", "from_source_id", "to_source_id", "review", "reviewer",
     }
 )  # fmt: skip
 
