@@ -8,6 +8,7 @@ The ``slow`` test opens the page in Debian's headless chromium.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html.parser
 import json
 import re
@@ -118,6 +119,7 @@ def _link(child: str, parent: str, cj: str, pj: str, method: str, score: float) 
 def _finding(kind: str, severity: str, code: str, item: str, other: str | None, other_code: str | None) -> dict:
     return {
         "finding_id": f"f-{kind}-{item}",
+        "finding_key": f"{kind}:{hashlib.sha256(item.encode()).hexdigest()[:16]}",
         "kind": kind,
         "severity": severity,
         "jurisdiction_code": code,
@@ -625,3 +627,69 @@ def test_screenshot_script(out: Path, tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1280, 2000)
+
+
+@pytest.mark.slow
+def test_a_reviewer_ticks_decisions_and_downloads_the_reviews_file(out: Path, tmp_path: Path) -> None:
+    """In a live page: filter the unreviewed findings, tick one, download reviews.csv; the file keeps
+    the decisions the run applied and is accepted as it is by the next run's reader."""
+    findings = pq.read_table(out / "findings.parquet").to_pylist()
+    dismissed = next(f for f in findings if f["kind"] == "type_mismatch")
+    dismissed.update(review="dismissed", review_note="口径不同", reviewer="张三", decided_on=dt.date(2026, 1, 1))
+    pq.write_table(pa.Table.from_pylist(findings, schema=FINDINGS), out / "findings.parquet")
+    earlier = [
+        {"key": dismissed["finding_key"], "decision": "dismissed", "note": "口径不同", "reviewer": "张三",
+         "decided_on": "2026-01-01"},
+        {"key": "link:510104:食品经营许可|510000:食品经营许可", "decision": "no_link", "note": "", "reviewer": "张三",
+         "decided_on": "2026-01-01"},
+    ]  # fmt: skip
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    run["reviews"] = {"path": "/data/reviews.csv", "sha256": "0" * 64, "decisions": earlier}
+    (out / "run.json").write_text(json.dumps(run, ensure_ascii=False), encoding="utf-8")
+    page = render_report(out)
+
+    from tests.browser import BrowserPage
+
+    with BrowserPage(_chromium(), page, tmp_path / "profile", tmp_path / "downloads") as browser:
+        facet = '[data-testid="findings-facet-review"]'
+        assert browser.evaluate(f"[...document.querySelector('{facet}').options].map(o => o.value)") == [
+            "",
+            "dismissed",
+            "unreviewed",
+        ]
+        browser.evaluate(
+            f"(() => {{ const s = document.querySelector('{facet}'); s.value = 'unreviewed';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        shown = browser.evaluate("[...document.querySelectorAll('[data-table=findings] select[data-key]')]"
+                                 ".map(s => s.dataset.key)")  # fmt: skip
+        assert len(shown) == len(findings) - 1 and dismissed["finding_key"] not in shown
+        chosen = shown[0]
+        # without a reviewer name nothing is downloaded, and the page says why
+        browser.evaluate(
+            f"(() => {{ const s = document.querySelector('select[data-key=\"{chosen}\"]'); s.value = 'confirmed';"
+            " s.dispatchEvent(new Event('change'));"
+            f" const n = document.querySelector('input[data-note-key=\"{chosen}\"]'); n.value = '核实, \"属实\"';"
+            " n.dispatchEvent(new Event('input'));"
+            " document.querySelector('[data-testid=findings-download]').click(); })()"
+        )
+        assert "reviewer's name first" in browser.evaluate(
+            "document.querySelector('[data-testid=findings-ticked]').textContent"
+        )
+        browser.evaluate(
+            "(() => { document.querySelector('[data-testid=findings-reviewer]').value = '李四';"
+            " document.querySelector('[data-testid=findings-download]').click(); })()"
+        )
+        downloaded = browser.downloaded("reviews.csv")
+        today = browser.evaluate("new Date().toLocaleDateString('sv')")
+        assert not browser.console(), "console messages (errors, CSP violations):\n" + "\n".join(browser.console())
+
+    from transforms.examine.reviews import read_reviews
+
+    decisions = read_reviews(downloaded).decisions
+    assert [d.row() for d in decisions] == [
+        earlier[0],
+        earlier[1],
+        {"key": chosen, "decision": "confirmed", "note": '核实, "属实"', "reviewer": "李四", "decided_on": today},
+    ]
+    assert downloaded.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel and WPS open it as UTF-8

@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 from tests.conftest import SAMPLE_MANIFEST
-from transforms.examine.reviews import REVIEW_FILE_COLUMNS, ReviewsError, read_reviews
+from transforms.examine.reviews import ReviewsError, read_reviews
 from transforms.ingest.jurisdictions import load_registry
+from transforms.publish.schema import REVIEW_FILE_COLUMNS
 
 HEADER = ",".join(REVIEW_FILE_COLUMNS)
 REGISTRY = load_registry()

@@ -44,10 +44,15 @@ import pyarrow.compute as pc
 
 from transforms.examine.kinds import finding_record, findings_table
 from transforms.ingest.jurisdictions import Registry
-from transforms.publish.schema import FINDING_DECISIONS, FINDING_KINDS, FINDINGS, LINK_DECISIONS, REVIEW_COLUMNS
+from transforms.publish.schema import (
+    FINDING_DECISIONS,
+    FINDING_KINDS,
+    FINDINGS,
+    LINK_DECISIONS,
+    REVIEW_COLUMNS,
+    REVIEW_FILE_COLUMNS,
+)
 
-#: The reviews file's columns, in the order the report writes them.
-REVIEW_FILE_COLUMNS: tuple[str, ...] = ("key", "decision", "note", "reviewer", "decided_on")
 LINK_PREFIX = "link:"
 _FINDING_KEY = re.compile(r"^([a-z_]+):[0-9a-f]{16}$")
 _LINK_KEY = re.compile(r"^link:([^:|]+):(.+)\|([^:|]+):([^|]+)$")

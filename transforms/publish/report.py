@@ -43,7 +43,7 @@ import jinja2
 import pyarrow as pa
 from markupsafe import Markup
 
-from transforms.publish.schema import LEVELS, POWER_TYPES, SEVERITIES
+from transforms.publish.schema import FINDING_DECISIONS, LEVELS, POWER_TYPES, REVIEW_FILE_COLUMNS, SEVERITIES
 from transforms.publish.views import view_sql
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -96,6 +96,8 @@ class EmbeddedTable:
     columns: list[Column]
     rows: list[list[Any]]
     total: int
+    # the findings table's review controls: the decisions already made and the choices (see report.js)
+    review: dict[str, Any] | None = None
 
     @property
     def shown(self) -> int:
@@ -107,6 +109,7 @@ class EmbeddedTable:
             "columns": [c.__dict__ for c in self.columns],
             "rows": self.rows,
             "total": self.total,
+            "review": self.review,
         }
 
 
@@ -598,7 +601,8 @@ def _findings(data: RunData, max_rows: int) -> dict[str, Any]:
         SELECT p.severity, p.kind,
                p.jurisdiction_code, ja.name, a.name_raw, a.power_type, a.code_raw, {_snippet("a.legal_basis")},
                p.other_jurisdiction_code, jb.name, b.name_raw, b.power_type, b.code_raw, {_snippet("b.legal_basis")},
-               coalesce(l1.method, l2.method), coalesce(l1.score, l2.score), p.message, p.finding_id
+               coalesce(l1.method, l2.method), coalesce(l1.score, l2.score), p.message,
+               coalesce(p.review, 'unreviewed'), p.review_note, p.finding_key, p.finding_id
         FROM picked p
         LEFT JOIN its a ON a.item_id = p.item_id
         LEFT JOIN its b ON b.item_id = p.other_item_id
@@ -627,6 +631,9 @@ def _findings(data: RunData, max_rows: int) -> dict[str, Any]:
         Column("method", "method", facet=True, group="link"),
         Column("score", "score", "score", group="link"),
         Column("message", "message"),
+        Column("review", "review", "id", facet=True, group="review"),
+        Column("review_note", "note", group="review"),
+        Column("finding_key", "finding key", "id", group="review"),
         Column("finding_id", "finding id", "id"),
     ]
     by_severity = {s: sum(n for (_, sev), n in counts.items() if sev == s) for s in SEVERITIES}
@@ -635,10 +642,22 @@ def _findings(data: RunData, max_rows: int) -> dict[str, Any]:
         for (k, s), n in sorted(counts.items(), key=lambda kv: (_rank(kv[0][1]), kv[0][0]))
     ]
     return {
-        "table": EmbeddedTable("findings", "Findings", columns, [list(r) for r in rows], sum(counts.values())),
+        "table": EmbeddedTable(
+            "findings", "Findings", columns, [list(r) for r in rows], sum(counts.values()), _review_controls(data)
+        ),
         "groups": group_rows,
         "by_severity": by_severity,
         "kinds": sorted({k for k, _ in counts}),
+    }
+
+
+def _review_controls(data: RunData) -> dict[str, Any]:
+    """What the page needs to write a reviews file back: every decision the run applied (run.json,
+    link decisions included), so the downloaded file keeps them and adds the reviewer's new ticks."""
+    return {
+        "decisions": (data.run.get("reviews") or {}).get("decisions", []),
+        "choices": list(FINDING_DECISIONS),
+        "columns": list(REVIEW_FILE_COLUMNS),
     }
 
 

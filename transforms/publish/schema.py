@@ -60,6 +60,8 @@ FINDING_KINDS: tuple[str, ...] = (
 FINDING_DECISIONS: tuple[str, ...] = ("confirmed", "dismissed", "fixed")
 #: What a reviewer can decide about a link (by a ``link:`` key): add it, or keep the matcher from making it.
 LINK_DECISIONS: tuple[str, ...] = ("link", "no_link")
+#: The reviews file's columns, in the order the report's download writes them.
+REVIEW_FILE_COLUMNS: tuple[str, ...] = ("key", "decision", "note", "reviewer", "decided_on")
 
 CHANGE_KINDS: tuple[str, ...] = (
     "added",

@@ -85,6 +85,7 @@
     status.setAttribute("data-testid", spec.id + "-status");
     controls.appendChild(status);
     host.appendChild(controls);
+    var review = spec.review ? reviewControls(host, spec) : null;
 
     var scroll = el("div", "scroll");
     var table = el("table");
@@ -106,6 +107,7 @@
       }
       thead.appendChild(groupRow);
     }
+    if (review && hasGroups) groupRow.appendChild(el("th", "group", "your decision"));
     var headRow = el("tr");
     var headers = columns.map(function (column, ci) {
       var numeric = column.kind === "num" || column.kind === "pct" || column.kind === "score";
@@ -131,6 +133,7 @@
       headRow.appendChild(th);
       return th;
     });
+    if (review) headRow.appendChild(el("th", null, "decide · note"));
     thead.appendChild(headRow);
     table.appendChild(thead);
     var tbody = el("tbody");
@@ -200,6 +203,7 @@
           if (column.key === "severity") cls = "sev-" + String(r.cells[ci]);
           tr.appendChild(el("td", cls, formatCell(r.cells[ci], column.kind)));
         });
+        if (review) tr.appendChild(review.cell(r.cells));
         fragment.appendChild(tr);
       });
       while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
@@ -224,6 +228,121 @@
     }
 
     apply();
+  }
+
+  // A reviewer ticks decisions on findings and downloads them as the reviews file the next run reads:
+  // the decisions the run already applied (link decisions included), with the new ticks replacing those
+  // of the same key. Nothing leaves the page but the downloaded file; the ticks live in memory only.
+  function reviewControls(host, spec) {
+    var keyAt = spec.columns.findIndex(function (c) {
+      return c.key === "finding_key";
+    });
+    var ticks = {}; // finding key -> {decision, note}
+    var bar = el("div", "dt-controls");
+    var who = el("input");
+    who.placeholder = "reviewer name";
+    who.setAttribute("aria-label", "reviewer");
+    who.setAttribute("data-testid", spec.id + "-reviewer");
+    var download = el("button", null, "download reviews.csv");
+    download.type = "button";
+    download.setAttribute("data-testid", spec.id + "-download");
+    var note = el("span", "note");
+    note.setAttribute("data-testid", spec.id + "-ticked");
+    bar.appendChild(el("label", null, "reviewer "));
+    bar.lastChild.appendChild(who);
+    bar.appendChild(download);
+    bar.appendChild(note);
+    host.appendChild(bar);
+
+    function count() {
+      var n = Object.keys(ticks).length;
+      note.textContent = n + " new decision" + (n === 1 ? "" : "s") + " · " + spec.review.decisions.length + " from the reviews file";
+    }
+
+    function today() {
+      var d = new Date();
+      var pad = function (n) {
+        return (n < 10 ? "0" : "") + n;
+      };
+      return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+    }
+
+    function csvField(value) {
+      var text = value === null || value === undefined ? "" : String(value);
+      return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+    }
+
+    download.addEventListener("click", function () {
+      var keys = Object.keys(ticks);
+      if (keys.length && !who.value.trim()) {
+        note.textContent = "enter the reviewer's name first: every decision says who made it";
+        who.focus();
+        return;
+      }
+      var rows = {};
+      var order = [];
+      spec.review.decisions.forEach(function (d) {
+        if (!(d.key in rows)) order.push(d.key);
+        rows[d.key] = d;
+      });
+      keys.forEach(function (key) {
+        if (!(key in rows)) order.push(key);
+        rows[key] = { key: key, decision: ticks[key].decision, note: ticks[key].note, reviewer: who.value.trim(), decided_on: today() };
+      });
+      var lines = [spec.review.columns.join(",")];
+      order.forEach(function (key) {
+        lines.push(
+          spec.review.columns
+            .map(function (c) {
+              return csvField(rows[key][c]);
+            })
+            .join(","),
+        );
+      });
+      var blob = new Blob(["\ufeff" + lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+      var link = el("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = "reviews.csv";
+      document.body.appendChild(link);
+      link.click();
+      document.body.removeChild(link);
+      host.setAttribute("data-downloaded-rows", String(order.length));
+    });
+    count();
+
+    return {
+      cell: function (cells) {
+        var key = cells[keyAt];
+        var td = el("td");
+        if (!key) return td;
+        var select = el("select");
+        select.setAttribute("data-key", key);
+        select.setAttribute("aria-label", "decision on " + key);
+        [""].concat(spec.review.choices).forEach(function (choice) {
+          var option = el("option", null, choice || "—");
+          option.value = choice;
+          select.appendChild(option);
+        });
+        var text = el("input");
+        text.placeholder = "note";
+        text.setAttribute("data-note-key", key);
+        text.setAttribute("aria-label", "note on " + key);
+        if (ticks[key]) {
+          select.value = ticks[key].decision;
+          text.value = ticks[key].note;
+        }
+        function keep() {
+          if (select.value) ticks[key] = { decision: select.value, note: text.value.trim() };
+          else delete ticks[key];
+          count();
+        }
+        select.addEventListener("change", keep);
+        text.addEventListener("input", keep);
+        td.appendChild(select);
+        td.appendChild(text);
+        return td;
+      },
+    };
   }
 
   var hosts = document.querySelectorAll("[data-table]");
