@@ -30,7 +30,7 @@ COUNTY = [
     "药品零售许可,,行政确认,广安区市场监督管理局,保留",  # type_mismatch with the province
     "建筑施工企业资质认定,,行政许可,广安区住房和城乡建设局,保留",
     "建筑施工企业资质认定,,行政许可,广安区住房和城乡建设局,保留",  # duplicate_in_list
-    "犬只登记,,其他行政权力,广安区公安分局,保留",  # disguised_approval
+    "犬只饲养登记审批,,其他行政权力,广安区公安分局,保留",  # disguised_approval (approval_word)
     "烟花爆竹经营许可,,行政许可,广安区应急管理局,保留",  # no_upper_basis
 ]
 
@@ -94,7 +94,7 @@ def test_different_findings_have_different_keys() -> None:
     assert len(base) == len(other_county) == 6
     # another item name in the same county: that finding's key changes, the others stay
     renamed = list(COUNTY)
-    renamed[3] = "猫只登记,,其他行政权力,广安区公安分局,保留"
+    renamed[3] = "猫只饲养登记审批,,其他行政权力,广安区公安分局,保留"
     changed = _keys(_findings(province, _items("c", "511602", renamed, None)))
     assert len(set(base) - set(changed)) == 1 and len(set(changed) - set(base)) == 1
     # one county item against the city and against the province: two type_mismatch findings, two keys

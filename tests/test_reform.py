@@ -20,6 +20,7 @@ from transforms.examine.reform import (
     STATUS_SUMMARY,
     ReformRules,
     RulesError,
+    department_keys,
     find_reform,
     load_rules,
     reform_tables,
@@ -68,6 +69,14 @@ def item(registry: Registry, item_id: str, code: str, name: str, **extra: object
     }
     row.update(extra)
     return row
+
+
+def write_rules(folder: Path, text: str) -> Path:
+    """``text`` as ``folder/rules.toml`` beside copies of the files it names (edited by the tests)."""
+    for name in ("disguised_approval_words.csv", "department_aliases.csv"):
+        (folder / name).write_bytes((RULES_FILE.parent / name).read_bytes())
+    (folder / "rules.toml").write_text(text, encoding="utf-8")
+    return folder / "rules.toml"
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -178,7 +187,8 @@ def _city_and_counties(registry: Registry) -> list[dict[str, object]]:
 
 
 def test_county_missing_city_licence(registry, rules):
-    linked = links(("d-food", "c-food", DISTRICT, CITY))
+    # 前锋区's penalty is the city's: its list covers the city's 市场监管局, so its licences are expected
+    linked = links(("d-food", "c-food", DISTRICT, CITY), ("q-other", "c-penalty", QIANFENG, CITY))
     found = of_kind(
         find_reform(frame(_city_and_counties(registry)), linked, registry, rules), "county_missing_city_licence"
     )
@@ -194,6 +204,32 @@ def test_county_missing_city_licence(registry, rules):
     details = json.loads(ad["details"])
     assert details["coverage_share"] == pytest.approx(2 / 3, abs=1e-4)
     assert details["lower_level"] == "county" and details["n_upper_licences"] == 3
+
+
+def test_a_department_list_is_not_blamed_for_the_other_departments(registry, rules):
+    """A county list that is one department's page: only that department's city licences are expected."""
+    rows = [
+        item(registry, "c-food", CITY, "食品经营许可", department="广安市市场监督管理局"),
+        item(registry, "c-drug", CITY, "药品零售企业许可", department="广安市市场监督管理局"),
+        item(registry, "c-build", CITY, "建筑工程施工许可", department="广安市住房和城乡建设局"),
+        item(registry, "c-plan", CITY, "建设工程规划许可", department="广安市住房和城乡建设局"),
+        item(registry, "c-road", CITY, "公路超限运输许可", department=None),
+        item(registry, "d-food", DISTRICT, "食品经营许可（县级）", department="区市场监管局"),
+        item(registry, "d-check", DISTRICT, "对食品生产的检查", power_type="行政检查", department="区市场监管局"),
+    ]
+    linked = links(("d-food", "c-food", DISTRICT, CITY))
+    found = of_kind(find_reform(frame(rows), linked, registry, rules), "county_missing_city_licence")
+    # 住建局's licences are not expected of a market-regulation list; one without a department is
+    assert [(f["item_id"], json.loads(f["details"])["department"]) for f in found] == [
+        ("c-drug", "广安市市场监督管理局"),
+        ("c-road", None),
+    ]
+    every = dataclasses.replace(rules, coverage_by_department=False)
+    found = of_kind(find_reform(frame(rows), linked, registry, every), "county_missing_city_licence")
+    assert {f["item_id"] for f in found} == {"c-drug", "c-build", "c-plan", "c-road"}
+    # the coverage table still counts every licence the district lacks
+    coverage = reform_tables(frame(rows), linked, registry, rules)["city_county_licence_coverage"].to_pylist()
+    assert next(r for r in coverage if r["lower_code"] == DISTRICT)["n_missing"] == 4
 
 
 def test_county_missing_city_licence_thresholds_and_exemptions(registry, rules):
@@ -231,9 +267,11 @@ def test_townships_use_registry_levels(tmp_path, rules):
         item(registry, "d-a", DISTRICT, "农村宅基地审批"),
         item(registry, "d-b", DISTRICT, "临时占用林地审批"),
         item(registry, "t-a", "511602100", "农村宅基地审批"),
-        item(registry, "v-a", "511602100201", "村民建房备案", power_type="其他行政权力"),
+        item(registry, "v-a", "511602100201", "村民建房审批", power_type="其他行政权力"),
     ]
-    township_rules = dataclasses.replace(rules, coverage_pairs=(("county", "township"), ("township", "village")))
+    township_rules = dataclasses.replace(
+        rules, coverage_pairs=(("county", "township"), ("township", "village")), coverage_by_department=False
+    )
     result = find_reform(frame(rows), NO_LINKS, registry, township_rules)
     missing = of_kind(result, "county_missing_city_licence")
     # 花桥镇 lacks one of 广安区's two licences; 花桥村 lacks 花桥镇's; 浦西街道 has no list: not blamed.
@@ -255,28 +293,58 @@ def test_townships_use_registry_levels(tmp_path, rules):
 # ------------------------------------------------------------------------------------ disguised_approval
 
 
-def test_disguised_approval(registry, rules):
+def test_disguised_approval_needs_evidence(registry, rules):
     rows = [
         item(registry, "filing", DISTRICT, "企业投资项目备案（技术改造）", power_type="其他行政权力"),
         item(registry, "approval", DISTRICT, "临时便民服务摊点设置审批", power_type="公共服务"),
-        item(registry, "two-words", DISTRICT, "测绘地理信息项目备案登记", power_type="其他行政权力"),
+        # the city lists it as a licence, the district as another power: linked, so the same item
+        item(registry, "city-fire", CITY, "建设工程消防验收", power_type="行政许可"),
+        item(registry, "relabelled", DISTRICT, "建设工程消防验收备案", power_type="其他行政权力"),
+        # the city cancelled the licence; the district keeps it as a filing (明放暗不放), unlinked
+        item(registry, "city-gone", CITY, "食品小作坊登记许可", status="取消"),
+        item(registry, "kept", DISTRICT, "食品小作坊备案", power_type="其他行政权力"),
+        # a cancellation in another city is no evidence about this district
+        item(registry, "elsewhere", "512000", "旧货业登记许可", status="取消"),
+        item(registry, "unrelated", DISTRICT, "旧货业备案", power_type="其他行政权力"),
         item(registry, "notice-only", DISTRICT, "应急预案及其修订情况备案（告知性）", power_type="其他行政权力"),
         item(registry, "licence", DISTRICT, "公司设立登记", power_type="行政许可"),
-        item(registry, "plain", DISTRICT, "学生资助政策咨询", power_type="公共服务"),
-        item(registry, "gone", DISTRICT, "旧货业备案", power_type="其他行政权力", status="取消"),
+        item(registry, "gone", DISTRICT, "旧货业审批", power_type="其他行政权力", status="取消"),
     ]
-    found = {
-        f["item_id"]: f for f in of_kind(find_reform(frame(rows), NO_LINKS, registry, rules), "disguised_approval")
-    }
-    assert set(found) == {"filing", "approval", "two-words"}
-    assert found["filing"]["severity"] == "info"
-    assert found["approval"]["severity"] == "warning"  # 审批 in the name of a public service
-    assert json.loads(found["filing"]["details"])["word"] == "备案"
-    assert json.loads(found["two-words"]["details"])["words"] == ["备案", "登记"]
+    linked = links(("relabelled", "city-fire", DISTRICT, CITY))
+    found = {f["item_id"]: f for f in of_kind(find_reform(frame(rows), linked, registry, rules), "disguised_approval")}
+    assert set(found) == {"approval", "relabelled", "kept"}
+    evidence = {i: json.loads(f["details"])["evidence"] for i, f in found.items()}
+    assert evidence == {"approval": "approval_word", "relabelled": "upper_licence", "kept": "upper_cancelled"}
+    assert {f["severity"] for f in found.values()} == {"warning"}
+    assert (found["relabelled"]["other_item_id"], found["relabelled"]["other_jurisdiction_code"]) == ("city-fire", CITY)
+    assert (found["kept"]["other_item_id"], found["approval"]["other_item_id"]) == ("city-gone", None)
+    assert found["kept"]["message"] == (
+        "广安区 的「食品小作坊备案」列为其他行政权力，而广安市已取消行政许可「食品小作坊登记许可」，"
+        "可能以备案形式保留（明放暗不放），请核实是否应列为行政许可或予以取消"
+    )
+    assert found["relabelled"]["message"] == (
+        "广安区 的「建设工程消防验收备案」列为其他行政权力，而广安市将「建设工程消防验收」列为行政许可，"
+        "可能以验收之名行审批之实，请核实是否应列为行政许可或予以取消"
+    )
+
+    # the bare word match is opt-in, as info; exclusions and cancelled items stay out
+    bare = dataclasses.replace(rules, disguised_bare_words=True)
+    found = {f["item_id"]: f for f in of_kind(find_reform(frame(rows), linked, registry, bare), "disguised_approval")}
+    assert set(found) == {"approval", "relabelled", "kept", "filing", "unrelated"}
+    assert found["filing"]["severity"] == "info" and json.loads(found["filing"]["details"])["evidence"] == "word"
     assert found["filing"]["message"] == (
         "广安区 的「企业投资项目备案（技术改造）」列为其他行政权力，名称含「备案」，"
         "可能是变相审批，请核实是否应列为行政许可或予以取消"
     )
+
+
+def test_bare_words_is_read_from_the_rules_file(tmp_path):
+    toml = RULES_FILE.read_text(encoding="utf-8").replace("bare_words = false", "bare_words = true")
+    assert load_rules(write_rules(tmp_path, toml)).disguised_bare_words
+    assert not load_rules().disguised_bare_words
+    (tmp_path / "rules.toml").write_text(toml.replace("bare_words = true", 'bare_words = "yes"'), encoding="utf-8")
+    with pytest.raises(RulesError, match="bare_words"):
+        load_rules(tmp_path / "rules.toml")
 
 
 def test_disguised_approval_word_list_is_data(tmp_path, registry):
@@ -284,8 +352,7 @@ def test_disguised_approval_word_list_is_data(tmp_path, registry):
     toml = RULES_FILE.read_text(encoding="utf-8").replace(
         'words_file = "disguised_approval_words.csv"', 'words_file = "words.csv"'
     )
-    (tmp_path / "rules.toml").write_text(toml, encoding="utf-8")
-    custom = load_rules(tmp_path / "rules.toml")
+    custom = load_rules(write_rules(tmp_path, toml))
     rows = [
         item(registry, "a", DISTRICT, "客货运输车辆年检", power_type="其他行政权力"),
         item(registry, "b", DISTRICT, "旧货业备案", power_type="其他行政权力"),
@@ -327,7 +394,7 @@ def test_devolved_without_supervision_skips_lists_without_responsibilities(regis
 def test_findings_table_is_deterministic_and_in_contract(registry, rules):
     rows = [
         *_city_and_counties(registry),
-        item(registry, "filing", DISTRICT, "企业投资项目备案", power_type="其他行政权力"),
+        item(registry, "filing", DISTRICT, "企业投资项目核准", power_type="其他行政权力"),
         item(registry, "local", CITY, "户外广告审批", legal_basis="《广安市户外广告管理办法》", responsibility="有"),
         item(registry, "dev", CITY, "某某核准", status="下放"),
     ]
@@ -390,10 +457,10 @@ def test_default_rules_file_loads():
 def test_bad_rules_name_the_key(tmp_path, old, new, message):
     text = RULES_FILE.read_text(encoding="utf-8")
     assert old in text
-    (tmp_path / "rules.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    path = write_rules(tmp_path, text.replace(old, new, 1))
     (tmp_path / "disguised_approval_words.csv").write_text("word\n备案\n", encoding="utf-8")
     with pytest.raises(RulesError, match=message):
-        load_rules(tmp_path / "rules.toml")
+        load_rules(path)
 
 
 # ---------------------------------------------------------------------------------------- extra tables
@@ -520,7 +587,13 @@ def test_real_guangan_district_list(registry, rules):
         for i, r in raw.iterrows()
     ]
     result = find_reform(frame(rows), NO_LINKS, registry, rules)
-    disguised = {r["item_id"]: r for r in of_kind(result, "disguised_approval")}
+    # a district list alone: no upper list to give evidence, so only names that say 审批/许可/核准 …
+    said = of_kind(result, "disguised_approval")
+    assert said and {json.loads(r["details"])["evidence"] for r in said} == {"approval_word"}
+    assert "城市地下空间的规划和开发利用审批" in {json.loads(r["details"])["name"] for r in said}
+    bare = find_reform(frame(rows), NO_LINKS, registry, dataclasses.replace(rules, disguised_bare_words=True))
+    disguised = {r["item_id"]: r for r in of_kind(bare, "disguised_approval")}
+    assert len(said) < len(disguised) / 3  # most approval-sounding names are genuine filings
     names = {json.loads(r["details"])["name"] for r in disguised.values()}
     assert "生产性废旧金属收购业备案" in names  # taskType 10
     assert "建设工程设计方案审定" in names
@@ -548,7 +621,7 @@ def test_real_liaoning_catalogue(registry, rules):
         )
         for r in data
     ]
-    result = find_reform(frame(rows), NO_LINKS, registry, rules)
+    result = find_reform(frame(rows), NO_LINKS, registry, dataclasses.replace(rules, disguised_bare_words=True))
     assert not of_kind(result, "locally_set_licence")
     disguised = {json.loads(r["details"])["name"]: r for r in of_kind(result, "disguised_approval")}
     # 10 其他行政权力: 建设工程施工合同登记, 注销扣缴税款登记, 远洋渔业企业年审 — but not the 告知性 filing.
@@ -561,3 +634,20 @@ def test_real_liaoning_catalogue(registry, rules):
         "legal_basis": "【规章】《辽宁省建设工程造价管理办法》（辽宁省人民政府令第260号）第十八条",
     }
     assert len(of_kind(find_reform(frame(rows), NO_LINKS, registry, rules), "locally_set_licence")) == 1
+
+
+def test_department_keys_drop_the_place_and_resolve_aliases(rules):
+    departments = pd.Series(
+        ["广安市市场监督管理局", "市市监局", "区市场监管局", "市场监督管理局", "广安区住建局", "市政管理局", None, "  "]
+    )
+    places = pd.Series(["广安市", "广安市", "广安区", "广安市", "广安区", "广安市", "广安市", "广安市"])
+    assert department_keys(departments, places, rules.department_aliases).tolist() == [
+        "市场监督管理局",
+        "市场监督管理局",
+        "市场监督管理局",
+        "市场监督管理局",
+        "住房和城乡建设局",
+        "市政管理局",  # 市 is part of the name here
+        None,
+        None,
+    ]

@@ -39,8 +39,8 @@ import csv
 import json
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from transforms import ROOT
 from transforms.examine.basis import AUTHORITIES, SCOPES, parse_many
 from transforms.examine.kinds import JsonFragments, finding_rows, findings_table, no_findings
 from transforms.ingest.jurisdictions import Registry
-from transforms.publish.schema import FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
+from transforms.publish.schema import CANCELLED_STATUS, FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
 
 VOCAB = ROOT / "data" / "vocab"
 RULES_PATH = VOCAB / "reform_rules.toml"
@@ -178,10 +178,13 @@ class ReformRules:
     coverage_min_share: float = 0.0
     coverage_exempt_pattern: str = ""
     coverage_severity: str = "warning"
+    coverage_by_department: bool = True
+    department_aliases: Mapping[str, str] = field(default_factory=dict)
     disguised_types: tuple[str, ...] = ("其他行政权力", "公共服务")
     disguised_words: tuple[DisguisedWord, ...] = ()
     disguised_exclude: tuple[str, ...] = ("告知性",)
     disguised_skip_statuses: tuple[str, ...] = ("取消",)
+    disguised_bare_words: bool = False
     devolved_statuses: tuple[str, ...] = ("下放", "委托")
     devolved_empty_values: tuple[str, ...] = ("无", "暂无", "/", "-", "—", "——", "空", "null", "none", "nan")
     devolved_only_sources_with_responsibilities: bool = True
@@ -284,6 +287,21 @@ def _load_words(path: Path) -> tuple[DisguisedWord, ...]:
     return tuple(words)
 
 
+def _load_aliases(path: Path) -> dict[str, str]:
+    """Department aliases: ``alias,department`` (``department_keys``)."""
+    if not path.is_file():
+        raise RulesError(f"{path}: department aliases file not found")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not {"alias", "department"} <= set(reader.fieldnames or []):
+            raise RulesError(f"{path}: expected the columns alias,department")
+        return {
+            row["alias"].strip(): row["department"].strip()
+            for row in reader
+            if (row.get("alias") or "").strip() and (row.get("department") or "").strip()
+        }
+
+
 def load_rules(path: Path = RULES_PATH) -> ReformRules:
     """Read and validate the rules file; the word list is read relative to it."""
     path = Path(path)
@@ -323,10 +341,15 @@ def load_rules(path: Path = RULES_PATH) -> ReformRules:
         coverage_min_share=cover.number("min_share_for_findings", d.coverage_min_share, 0.0, 1.0),
         coverage_exempt_pattern=cover.pattern("exempt_pattern", d.coverage_exempt_pattern),
         coverage_severity=cover.choice("severity", d.coverage_severity, SEVERITIES),
+        coverage_by_department=cover.boolean("only_covered_departments", d.coverage_by_department),
+        department_aliases=_load_aliases(
+            path.parent / cover.pattern("department_aliases_file", "department_aliases.csv")
+        ),
         disguised_types=disguised.strings("power_types", d.disguised_types, POWER_TYPES),
         disguised_words=_load_words(path.parent / words_file),
         disguised_exclude=disguised.strings("exclude", d.disguised_exclude),
         disguised_skip_statuses=disguised.strings("skip_statuses", d.disguised_skip_statuses, STATUSES),
+        disguised_bare_words=disguised.boolean("bare_words", d.disguised_bare_words),
         devolved_statuses=devolved.strings("statuses", d.devolved_statuses, STATUSES),
         devolved_empty_values=devolved.strings("empty_values", d.devolved_empty_values),
         devolved_only_sources_with_responsibilities=devolved.boolean(
@@ -583,6 +606,7 @@ _EXPECTED_COLUMNS = [
     "power_type",
     "base_code",
     "status",
+    "department",
 ]
 
 
@@ -673,6 +697,9 @@ def _coverage(
     if not coverage_parts:
         return pd.DataFrame(), pd.DataFrame()
     expected = pd.concat(expected_parts, ignore_index=True)
+    expected["department_covered"] = (
+        _department_covered(expected, frame, links, rules) if rules.coverage_by_department else True
+    )
     cover = pd.concat(coverage_parts, ignore_index=True)
     with_list = cover["lower_has_list"].astype(bool)
     cover["n_missing"] = (cover["n_upper_licences"] - cover["n_held"]).where(with_list)
@@ -692,10 +719,93 @@ def _coverage(
     return expected, cover
 
 
+def _department_covered(expected: pd.DataFrame, frame: pd.DataFrame, links: pa.Table, rules: ReformRules) -> np.ndarray:
+    """Per expected row: whether the lower list covers the upper licence's department at all.
+
+    Many county lists are one department's (a 市场监管局 page, a 审批局 catalogue): held against the
+    whole city list, every other department's licence was "missing" and the findings were noise. A
+    lower list covers an upper department when it names the same department (``department_keys``:
+    广安市市场监督管理局 and 区市场监管局 are both 市场监督管理局) or when one of its items is linked to an
+    upper item of that department (any power type) or holds one of its licences by name, which also
+    works for lists whose department names no alias explains. An upper item without a department counts
+    as covered: there is nothing to judge a partial list by.
+    """
+    place = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")["jurisdiction_name"]
+    upper_key = department_keys(expected["department"], expected["jurisdiction_name"], rules.department_aliases)
+    lower_items = frame[frame["jurisdiction_code"].isin(set(expected["lower_code"]))]
+    lower_key = department_keys(lower_items["department"], lower_items["jurisdiction_name"], rules.department_aliases)
+    covered = set(zip(lower_items["jurisdiction_code"], lower_key, strict=True))  # (lower, key)
+    pairs = set(zip(expected["upper_code"], expected["lower_code"], strict=True))
+    via_items = set(
+        zip(expected["upper_code"][expected["held"]], expected["lower_code"][expected["held"]],
+            upper_key[expected["held"].to_numpy(dtype=bool)], strict=True)
+    )  # fmt: skip
+    if links.num_rows and pairs:
+        lowers = pa.array(sorted({lo for _, lo in pairs}), pa.string())
+        linked = links.select(["parent_item_id", "child_jurisdiction", "parent_jurisdiction"]).filter(
+            pc.is_in(links.column("child_jurisdiction"), value_set=lowers)
+        )
+        linked = linked.to_pandas().merge(
+            frame[["item_id", "department"]].rename(columns={"item_id": "parent_item_id"}), on="parent_item_id"
+        )
+        linked = linked[
+            [
+                (u, lo) in pairs
+                for u, lo in zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], strict=True)
+            ]
+        ]
+        keys = department_keys(linked["department"], linked["parent_jurisdiction"].map(place), rules.department_aliases)
+        via_items |= set(zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], keys, strict=True))
+    rows = zip(expected["upper_code"], expected["lower_code"], upper_key, strict=True)
+    return np.fromiter(
+        (key is None or (lower, key) in covered or (upper, lower, key) in via_items for upper, lower, key in rows),
+        dtype=bool,
+        count=len(expected),
+    )
+
+
+_LEVEL_PREFIX = "市区县州省旗镇乡"
+# a leading 市 that is part of the bureau's own name (市场监督管理局, 市政管理局, 市容环境卫生局)
+_NOT_A_PREFIX = ("市场", "市政", "市容")
+
+
+def department_keys(departments: pd.Series, places: pd.Series, aliases: Mapping[str, str]) -> np.ndarray:
+    """What a department is called without its place: ``广安市市场监督管理局`` and ``市市监局`` (in 广安市's
+    list) and ``区市场监管局`` (in a district's) all become 市场监督管理局; None for no department.
+
+    The place's own name (广安市, and 广安 without its suffix) and then one leading level word (市, 区,
+    县 …) are dropped, and the rest is looked up in ``aliases`` (``department_aliases.csv``). Worked out
+    once per distinct (department, place): a list has a few dozen departments.
+    """
+    canonical = set(aliases.values())
+    out: dict[tuple[object, object], str | None] = {}
+    depts = departments.to_numpy(dtype=object)
+    names = places.to_numpy(dtype=object)
+    for pair in set(zip(depts, names, strict=True)):
+        dept, place = pair
+        if not isinstance(dept, str) or not dept.strip():
+            out[pair] = None
+            continue
+        text = dept.strip()
+        if isinstance(place, str) and place:
+            for name in sorted({place, place.rstrip(_LEVEL_PREFIX)}, key=len, reverse=True):
+                if len(name) >= 2 and text.startswith(name) and len(text) > len(name):
+                    text = text[len(name) :]
+                    break
+        bare = text[1:] if text[0] in _LEVEL_PREFIX and not text.startswith(_NOT_A_PREFIX) and len(text) > 2 else text
+        out[pair] = next(
+            (aliases[c] for c in (text, bare) if c in aliases),
+            next((c for c in (text, bare) if c in canonical), bare),
+        )
+    return np.array([out[pair] for pair in zip(depts, names, strict=True)], dtype=object)
+
+
 def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
     if expected.empty:
         return no_findings()
-    hits = expected[expected["findings_raised"].eq(True) & ~expected["held"]].reset_index(drop=True)
+    hits = expected[
+        expected["findings_raised"].eq(True) & ~expected["held"] & expected["department_covered"]
+    ].reset_index(drop=True)
     if hits.empty:
         return no_findings()
     same_rights = _cat(hits["upper_level"].map(LEVEL_NAMES), hits["lower_level"].map(LEVEL_NAMES), "同权")
@@ -729,6 +839,7 @@ def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> 
         "upper_level": hits["upper_level"],
         "lower_level": hits["lower_level"],
         "lower_jurisdiction_name": hits["lower_name"],
+        "department": hits["department"],
         "coverage_share": hits["share"].astype(float).round(4),
         "n_upper_licences": hits["n_upper_licences"],
     }
@@ -751,8 +862,21 @@ def _word_matches(names: Iterable[str], rules: ReformRules) -> dict[str, list[st
     return found
 
 
-def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
-    """Other-power and public-service items named like approvals (备案, 登记, 认定 …)."""
+#: What makes an approval-sounding name a finding, strongest first (``details.evidence``).
+DISGUISED_EVIDENCE: tuple[str, ...] = ("upper_licence", "upper_cancelled", "approval_word", "word")
+
+
+def _disguised_approval(frame: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules) -> pd.DataFrame:
+    """Other-power and public-service items named like approvals, raised only on evidence.
+
+    A word in the name alone (every 备案, 登记, 注册 …) flagged a fifth of a real list, most of it
+    genuine filings; what makes one a 变相审批 is, strongest first: the upper level lists the same item
+    as a 行政许可 (``upper_licence``: a link to a licence above); the upper level cancelled a licence of
+    the same core name and this list keeps it as a filing (``upper_cancelled``, 明放暗不放: the names
+    without their approval words are equal, or the items are linked); the name itself says 审批, 许可,
+    核准 … (``approval_word``: a word of severity warning in the words file). The bare word match is
+    the opt-in ``bare_words`` rule (info). One finding per item, naming the upper item when there is one.
+    """
     cand = frame[
         frame["power_type"].isin(rules.disguised_types)
         & ~frame["status"].isin(rules.disguised_skip_statuses)
@@ -766,35 +890,136 @@ def _disguised_approval(frame: pd.DataFrame, rules: ReformRules) -> pd.DataFrame
     if hits.empty:
         return no_findings()
     by_word = {w.word: w for w in rules.disguised_words}
+    word_severity = {
+        name: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__) for name, ws in matched.items()
+    }
+    upper = _disguised_upper_evidence(hits, frame, links, registry, rules)
+    evidence = upper["evidence"].copy()
+    direct = evidence.isna() & (hits["name"].map(word_severity) == "warning")
+    evidence[direct] = "approval_word"
+    if rules.disguised_bare_words:
+        evidence[evidence.isna()] = "word"
+    keep = evidence.notna().to_numpy()
+    hits, upper, evidence = hits[keep].reset_index(drop=True), upper[keep].reset_index(drop=True), evidence[keep]
+    if hits.empty:
+        return no_findings()
+    evidence = evidence.reset_index(drop=True)
     first = hits["name"].map({name: ws[0] for name, ws in matched.items()})
-    severity = hits["name"].map(
-        {name: max((by_word[w].severity for w in ws), key=_SEVERITY_RANK.__getitem__) for name, ws in matched.items()}
+    severity = hits["name"].map(word_severity).where(evidence == "word", "warning")
+    said = pd.Series(
+        np.select(
+            [evidence == "upper_licence", evidence == "upper_cancelled"],
+            [
+                _cat(
+                    "，而",
+                    upper["jurisdiction_name"],
+                    "将「",
+                    upper["name"],
+                    "」列为行政许可，可能以",
+                    first,
+                    "之名行审批之实",
+                ),
+                _cat(
+                    "，而",
+                    upper["jurisdiction_name"],
+                    "已取消行政许可「",
+                    upper["name"],
+                    "」，可能以",
+                    first,
+                    "形式保留（明放暗不放）",
+                ),
+            ],
+            _cat("，名称含「", first, "」，可能是变相审批"),
+        ),
+        dtype=object,
     )
     found = _item_findings(
         severity,
         hits,
-        _cat(
-            hits["jurisdiction_name"],
-            " 的「",
-            hits["name"],
-            "」列为",
-            hits["power_type"],
-            "，名称含「",
-            first,
-            "」，可能是变相审批，请核实是否应列为行政许可或予以取消",
-        ),
-    )
+        _cat(hits["jurisdiction_name"], " 的「", hits["name"], "」列为", hits["power_type"], said,
+             "，请核实是否应列为行政许可或予以取消"),
+    )  # fmt: skip
+    found["other_item_id"] = upper["item_id"].to_numpy(dtype=object)
+    found["other_jurisdiction_code"] = upper["jurisdiction_code"].to_numpy(dtype=object)
     details = {
         "name": hits["name"],
         "power_type": hits["power_type"],
         "status": hits["status"],
         "department": hits["department"],
         "source_id": hits["source_id"],
+        "evidence": evidence,
+        "upper_name": upper["name"],
         "word": first,
         "words": JsonFragments(hits["name"].map({name: _json_list(ws) for name, ws in matched.items()})),
         "note": hits["name"].map({name: by_word[ws[0]].note for name, ws in matched.items()}),
     }
+    # the id stays that of the item alone: new evidence on the same item is the same finding
     return finding_rows("disguised_approval", found, details, pd.Series([None] * len(hits), dtype=object))
+
+
+def _disguised_upper_evidence(
+    hits: pd.DataFrame, frame: pd.DataFrame, links: pa.Table, registry: Registry, rules: ReformRules
+) -> pd.DataFrame:
+    """Per hit (same order): the upper item that is evidence, its ``jurisdiction_code``,
+    ``jurisdiction_name``, ``name``, and the ``evidence`` (``upper_licence`` | ``upper_cancelled``; None
+    where there is none). Linked parents come first, then cancelled licences of ancestors with the same
+    core name (the name without its approval words)."""
+    columns = ["item_id", "jurisdiction_code", "jurisdiction_name", "name", "status"]
+    licences = frame.loc[frame["power_type"].isin(rules.licence_types), columns]
+    cancelled = licences["status"].eq(CANCELLED_STATUS)
+    found = pd.DataFrame({"hit": np.arange(len(hits))})
+    candidates: list[pd.DataFrame] = []
+    if links.num_rows and len(licences):
+        ids = pa.array(hits["item_id"].to_numpy(dtype=object), pa.string())
+        pairs = links.select(["child_item_id", "parent_item_id"]).filter(
+            pc.is_in(links.column("child_item_id"), value_set=ids)
+        )
+        pairs = pairs.to_pandas().rename(columns={"parent_item_id": "item_id"})
+        pairs["hit"] = pd.Index(hits["item_id"]).get_indexer(pairs["child_item_id"])
+        linked = pairs.merge(licences, on="item_id")
+        linked["evidence"] = np.where(linked["status"].eq(CANCELLED_STATUS), "upper_cancelled", "upper_licence")
+        linked["rank"] = 0
+        candidates.append(linked)
+    if cancelled.any():
+        core = _approval_core(hits["name"], rules)
+        gone = licences[cancelled].assign(core=_approval_core(licences.loc[cancelled, "name"], rules).to_numpy())
+        same = pd.DataFrame({"hit": np.arange(len(hits)), "core": core.to_numpy(), "lower": hits["jurisdiction_code"]})
+        same = same[same["core"].str.len() >= 2].merge(gone, on="core")
+        if len(same):
+            above = {
+                (lo, up)
+                for lo, up in same[["lower", "jurisdiction_code"]].drop_duplicates().itertuples(index=False)
+                if lo in registry and up in registry.ancestors(lo)
+            }
+            keep = [pair in above for pair in zip(same["lower"], same["jurisdiction_code"], strict=True)]
+            same = same[np.array(keep, dtype=bool)].assign(evidence="upper_cancelled", rank=1)
+            candidates.append(same)
+    if not candidates:
+        return found.assign(**{c: None for c in columns[:4]}, evidence=None).drop(columns="hit")
+    best = pd.concat(candidates, ignore_index=True)
+    # a cancellation above is the stronger evidence (the item was meant to be gone), then the nearest
+    # upper level (the larger code of the same length), then the lowest id for a stable choice
+    best["order"] = best["evidence"].map({"upper_cancelled": 0, "upper_licence": 1})
+    best = best.sort_values(
+        ["hit", "order", "rank", "jurisdiction_code", "item_id"], ascending=[True, True, True, False, True]
+    )
+    best = best.drop_duplicates("hit")
+    out = found.merge(best[["hit", *columns[:4], "evidence"]], on="hit", how="left").sort_values("hit")
+    out = out.drop(columns="hit").reset_index(drop=True).astype(object)
+    return out.where(out.notna(), None)
+
+
+def _approval_core(names: pd.Series, rules: ReformRules) -> pd.Series:
+    """A name without its approval words (备案, 登记, 许可, 审批 …) and the 的/之 they leave behind:
+    what 食品小作坊登记许可 and 食品小作坊备案 have in common."""
+    words = sorted({w.word for w in rules.disguised_words}, key=lambda w: (-len(w), w))
+    if not words:
+        return names.astype(object)
+    pattern = "|".join(re.escape(w) for w in words)
+    array = pa.array(names.to_numpy(dtype=object), pa.string(), from_pandas=True)
+    stripped = pc.replace_substring_regex(array, pattern=pattern, replacement="")
+    stripped = pc.utf8_rtrim(stripped, characters="的之（）()")
+    return pd.Series(stripped.to_numpy(zero_copy_only=False), index=names.index, dtype=object)
 
 
 def _responsibility_given(frame: pd.DataFrame, rules: ReformRules) -> pd.Series:
@@ -1011,6 +1236,7 @@ class ReformCheck:
     cover: pd.DataFrame
     registry: Registry
     rules: ReformRules
+    links: pa.Table  # the LINKS table: which upper item a lower one is (evidence for disguised_approval)
 
     @classmethod
     def prepare(
@@ -1019,10 +1245,10 @@ class ReformCheck:
         """``items`` are the current items (what the findings judge and the tables describe)."""
         rules = rules if rules is not None else load_rules()
         if items.empty:
-            return cls(items, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), registry, rules)
+            return cls(items, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), registry, rules, links)
         frame = _frame(items, registry)
         expected, cover = _coverage(frame, links, registry, rules)
-        return cls(items, frame, expected, cover, registry, rules)
+        return cls(items, frame, expected, cover, registry, rules, links)
 
     def findings(self) -> pa.Table:
         """The four reform finding kinds as a ``FINDINGS`` table, sorted deterministically."""
@@ -1032,7 +1258,7 @@ class ReformCheck:
         parts = [
             _locally_set_licence(frame, rules),
             _county_missing_city_licence(self.expected, rules),
-            _disguised_approval(frame, rules),
+            _disguised_approval(frame, self.links, self.registry, rules),
             _devolved_without_supervision(frame, rules),
         ]
         return findings_table(parts, items=self.items)
