@@ -20,7 +20,16 @@ Rows are read with ``transforms.ingest.read.read_rows`` and normalised with ``tr
 validation is the critical expectations of ``expectations/items_suite.json`` applied directly (no Great
 Expectations run, same verdicts), so quarantined rows are not items here either.
 
-Prints one table (method | dataset | P | R | F1 | seconds) and writes ``bench/results/eval.json``.
+Findings are scored per kind, twice:
+
+* ``findings-cases`` — the labelled tree of ``synthetic.findings_cases`` (every finding planted, with
+  look-alikes that must not be raised): precision and recall against its ``expected_findings.csv``;
+* ``synthetic`` and ``sample`` — the run's findings against those the same checks raise on the *true*
+  links: what matching errors cost the quality team (a ``code_mismatch`` there is a wrong link it
+  exposed, which is the kind's purpose, not a false alarm).
+
+Prints the link table (method | dataset | P | R | F1 | seconds), then the findings table (dataset | kind
+| severity | P | R | TP | FP | FN), and writes ``bench/results/eval.json``.
 """
 
 from __future__ import annotations
@@ -47,14 +56,22 @@ from synthetic.evaluate import (  # noqa: E402
     exact_join_links,
     extract_one_links,
     extract_one_scores,
+    score_findings,
+    score_labelled_findings,
     score_links,
     splink_links,
+    truth_links,
 )
+from synthetic.findings_cases import PUBLISHED, write_cases  # noqa: E402
 from transforms.clean.items import add_jurisdiction_columns, item_ids  # noqa: E402
 from transforms.clean.normalise import normalise  # noqa: E402
+from transforms.examine.checks import find_all  # noqa: E402
+from transforms.examine.kinds import KINDS  # noqa: E402
+from transforms.examine.reform import ReformCheck  # noqa: E402
 from transforms.ingest.jurisdictions import Jurisdiction, Registry, load_registry  # noqa: E402
 from transforms.ingest.read import read_rows  # noqa: E402
 from transforms.link.match import DEFAULT_THRESHOLD, link_items  # noqa: E402
+from transforms.publish.schema import CHANGES  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "eval.json"
 SUITE = ROOT / "expectations" / "items_suite.json"
@@ -261,6 +278,43 @@ def _drop_items(links: Any, excluded: set[str]) -> Any:
     return links.filter(keep)
 
 
+def run_findings(items: pd.DataFrame, registry: Registry, links: Any, as_of: Any = None, rules: Any = None) -> Any:
+    """The findings a run raises on these items and links (one list version each: no changes);
+    ``rules``: the reform rules (``data/vocab/reform_rules.toml`` when None)."""
+    current = items.reset_index(drop=True)
+    reform = ReformCheck.prepare(current, links, registry, rules)
+    return find_all(registry, current, current, links, CHANGES.empty_table(), as_of, reform)
+
+
+def findings_rows(dataset: str, scores: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "dataset": dataset,
+            "kind": kind,
+            "severity": KINDS[kind].severity,
+            "P": s.precision,
+            "R": s.recall,
+            "TP": s.tp,
+            "FP": s.fp,
+            "FN": s.fn,
+        }
+        for kind, s in scores.items()
+    ]
+
+
+def findings_cases(workdir: Path, seed: int = 0, rules: Any = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Scores and per-finding verdicts on the labelled findings tree (``synthetic.findings_cases``)."""
+    import datetime as dt
+
+    manifest = write_cases(workdir, seed)
+    registry = load_registry()
+    items = manifest_items(manifest, registry)
+    links = link_items(items, registry)
+    found = run_findings(items, registry, links, dt.date.fromisoformat(PUBLISHED), rules)
+    labels = pd.read_csv(workdir / "expected_findings.csv", dtype=str, keep_default_na=False)
+    return score_labelled_findings(found, items, labels)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-splink", action="store_true", help="skip the Splink baseline")
@@ -324,6 +378,23 @@ def main(argv: list[str] | None = None) -> int:
             base, sec = _timed(lambda items=items, registry=registry: splink_links(items, registry))
             add("splink", name, base, truth, sec)
 
+    finding_rows: list[dict[str, Any]] = []
+    scores, verdicts = findings_cases(Path(tmp.name) / "findings-cases")
+    finding_rows += findings_rows("findings-cases", scores)
+    wrong = verdicts[verdicts["verdict"].isin(["fn", "fp (look-alike)", "fp (unlabelled)"])]
+    details["findings-cases|misses"] = (
+        wrong.drop(columns=["item_id", "other_item_id"], errors="ignore").astype(str).to_dict(orient="records")
+    )
+    for name in ("synthetic", "sample"):
+        if name not in datasets:
+            continue
+        items, registry, truth, _ = datasets[name]
+        links = link_items(items, registry, threshold=args.threshold)
+        expected = run_findings(items, registry, truth_links(items, truth))
+        finding_rows += findings_rows(
+            f"{name} (vs true links)", score_findings(run_findings(items, registry, links), expected)
+        )
+
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     print(f"synthetic tree: {len(syn_items):,} items, {len(syn_truth):,} true links, generated+read in {syn_s:.1f}s")
@@ -333,11 +404,14 @@ def main(argv: list[str] | None = None) -> int:
             formatters={"P": "{:.4f}".format, "R": "{:.4f}".format, "F1": "{:.4f}".format, "seconds": "{:.2f}".format},
         )
     )
+    findings_table = pd.DataFrame(finding_rows)
+    print(findings_table.to_string(index=False, formatters={"P": "{:.4f}".format, "R": "{:.4f}".format}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "threshold": args.threshold,
         "extractOne_threshold": eo_threshold,
         "table": table.round(4).to_dict(orient="records"),
+        "findings": findings_table.round(4).to_dict(orient="records"),
         "details": details,
     }
     args.out.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

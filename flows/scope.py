@@ -47,11 +47,9 @@ from transforms.examine.changes import (
     combine_changes,
     diff_against_previous,
     diff_versions,
-    find_over_time,
     load_previous_items,
 )
-from transforms.examine.findings import find_cross_level
-from transforms.examine.kinds import combine_findings
+from transforms.examine.checks import find_all
 from transforms.examine.reform import ReformCheck
 from transforms.examine.reviews import Decision
 from transforms.examine.summary import summarise
@@ -62,7 +60,7 @@ from transforms.ingest.read import SourceReadError, read_rows, read_source_file
 from transforms.link.consolidate import link_ends
 from transforms.link.match import link_items
 from transforms.link.reviewed import apply_link_reviews
-from transforms.publish.schema import CHANGES, FINDINGS, LINKS
+from transforms.publish.schema import CHANGES, LINKS
 from transforms.publish.tables import TABLE_SPECS
 
 PARTS_DIR = ".parts"
@@ -351,31 +349,6 @@ def track_changes(
     return combine_changes(*parts)
 
 
-def scope_findings(
-    registry: Registry,
-    items: pd.DataFrame,
-    current: pd.DataFrame,
-    links: pa.Table,
-    changes: pa.Table,
-    threshold: float,
-    as_of: Any,
-    reform: ReformCheck,
-) -> pa.Table:
-    """Cross-level, over-time and reform findings of a scope (failed sources are the flow's).
-
-    Days outstanding are counted up to ``as_of``, the run's newest list date, not today, so that the
-    same inputs give the same bytes. ``reform`` is prepared on ``current`` (its tables are written too).
-    """
-    if not len(current):
-        return FINDINGS.empty_table()
-    cross_level = find_cross_level(current, links, registry)
-    if as_of is not None:
-        cross_level = combine_findings(
-            cross_level, find_over_time(items, links, changes, registry, as_of, threshold=threshold)
-        )
-    return pa.concat_tables([cross_level, reform.findings()])
-
-
 def _not_national_only(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     """Rows of ``table`` that involve a jurisdiction other than the national level."""
     if not table.num_rows:
@@ -521,7 +494,7 @@ def finish_scope(
         write_part(staging, "changes", province, owned_changes(changes) if above is not None else changes)
     with clock.stage("findings"):
         reform = ReformCheck.prepare(scope_current, links, registry)
-        findings = scope_findings(registry, scope_items, scope_current, links, changes, threshold, as_of, reform)
+        findings = find_all(registry, scope_items, scope_current, links, changes, as_of, reform, threshold=threshold)
         write_part(staging, "findings", province, owned(findings, "findings"))
     with clock.stage("summarise"):
         if len(current):

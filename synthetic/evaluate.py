@@ -335,3 +335,87 @@ def splink_links(items: pd.DataFrame, registry: Registry, *, threshold: float = 
     frame = frame.sort_values(["unit", "p", "prow"], ascending=[True, False, True]).drop_duplicates("unit")
     crow = units["crow"].to_numpy()[frame["unit"].to_numpy()]
     return _links_table(items, crow, frame["prow"].to_numpy(), "splink", frame["p"].to_numpy())
+
+
+# --------------------------------------------------------------------------------------------------
+# findings
+
+
+def truth_links(items: pd.DataFrame, truth: pd.DataFrame) -> pa.Table:
+    """The true links (``truth``: child_item_id, parent_item_id) as a LINKS table, one per unit (the
+    first parent by id where a list repeats an item), as the matcher would have made them."""
+    frame = truth[["child_item_id", "parent_item_id"]].merge(
+        items[["item_id"]].reset_index(names="row"), left_on="child_item_id", right_on="item_id"
+    )
+    frame = frame.merge(
+        items[["item_id", "jurisdiction_code"]].reset_index(names="prow"), left_on="parent_item_id", right_on="item_id"
+    )
+    frame = frame.sort_values(["row", "jurisdiction_code", "parent_item_id"]).drop_duplicates(
+        ["row", "jurisdiction_code"]
+    )
+    return _links_table(
+        items, frame["row"].to_numpy(), frame["prow"].to_numpy(), "truth", np.ones(len(frame), dtype=float)
+    )
+
+
+def score_findings(found: pa.Table, expected: pa.Table) -> dict[str, Scores]:
+    """Per finding kind: the run's findings (``found``) against the expected ones, by ``finding_id``
+    (kind, item and other item or jurisdiction: the same finding about the same items)."""
+    got = found.select(["kind", "finding_id"]).to_pandas()
+    want = expected.select(["kind", "finding_id"]).to_pandas()
+    out: dict[str, Scores] = {}
+    for kind in sorted(set(got["kind"]) | set(want["kind"])):
+        g = set(got.loc[got["kind"] == kind, "finding_id"])
+        w = set(want.loc[want["kind"] == kind, "finding_id"])
+        out[kind] = _scores(len(g & w), len(g - w), len(w))
+    return out
+
+
+def score_labelled_findings(
+    found: pa.Table, items: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[dict[str, Scores], pd.DataFrame]:
+    """Per kind: findings against labels (``synthetic.findings_cases``: kind, present, source_id,
+    row_no, other_jurisdiction_code, other_source_id, other_row_no; blank other columns match any).
+
+    A finding is a true positive when a ``yes`` label names it, a false positive when no label does or
+    a ``no`` label does; ``either`` labels are not counted. Returns the scores and every finding with
+    its verdict (for the misses and false alarms to be read).
+    """
+    where = items.set_index("item_id")[["source_id", "row_no"]]
+    frame = found.select(["kind", "item_id", "other_item_id", "other_jurisdiction_code", "message"]).to_pandas()
+    frame["source_id"] = frame["item_id"].map(where["source_id"])
+    frame["row_no"] = frame["item_id"].map(where["row_no"]).astype("Int64").astype(str)
+    frame["other_source_id"] = frame["other_item_id"].map(where["source_id"])
+    frame["other_row_no"] = frame["other_item_id"].map(where["row_no"]).astype("Int64").astype(str)
+    labels = labels.fillna("").astype(str)
+    verdict: list[str] = []
+    matched: set[int] = set()
+    by_item = {k: g for k, g in labels.groupby(["kind", "source_id", "row_no"])}
+    for row in frame.itertuples():
+        candidates = by_item.get((row.kind, row.source_id, row.row_no))
+        found_label = ""
+        if candidates is not None:
+            for index, label in candidates.iterrows():
+                if label["other_jurisdiction_code"] and label["other_jurisdiction_code"] != (
+                    row.other_jurisdiction_code or ""
+                ):
+                    continue
+                if label["other_row_no"] and (
+                    label["other_source_id"] != row.other_source_id or label["other_row_no"] != row.other_row_no
+                ):
+                    continue
+                found_label = label["present"]
+                matched.add(index)
+                break
+        verdict.append({"yes": "tp", "either": "either", "no": "fp (look-alike)"}.get(found_label, "fp (unlabelled)"))
+    frame["verdict"] = verdict
+    misses = labels[(labels["present"] == "yes") & ~labels.index.isin(matched)]
+    scores: dict[str, Scores] = {}
+    for kind in sorted(set(frame["kind"]) | set(labels.loc[labels["present"] == "yes", "kind"])):
+        mine = frame[frame["kind"] == kind]
+        tp = int((mine["verdict"] == "tp").sum())
+        fp = int(mine["verdict"].str.startswith("fp").sum())
+        expected = tp + int((misses["kind"] == kind).sum())
+        scores[kind] = _scores(tp, fp, expected)
+    misses = misses.assign(verdict="fn")
+    return scores, pd.concat([frame, misses], ignore_index=True)

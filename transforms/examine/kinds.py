@@ -80,7 +80,9 @@ KINDS: dict[str, FindingKind] = {
         FindingKind("duplicate_in_list", "warning", "the repeated item", "its first occurrence", "findings"),
         FindingKind("locally_set_licence", "warning", "the licence", "", "reform"),
         FindingKind("county_missing_city_licence", "warning", "the city licence", "the county", "reform"),
-        FindingKind("disguised_approval", "info", "the item", "", "reform"),
+        FindingKind(
+            "disguised_approval", "warning", "the item", "the upper item that is the evidence, if any", "reform"
+        ),
         FindingKind("devolved_without_supervision", "warning", "the devolved item", "", "reform"),
         FindingKind("source_failed", "error", "the source's jurisdiction", "", "the flow"),
         FindingKind("stale_review", "info", "the link's child jurisdiction, if a link key", "", "reviews"),
