@@ -183,3 +183,18 @@ def test_versions_sample_records_changes_and_findings_over_time(prefect_api, tmp
         f"select count(*) from read_parquet('{out}/items/**/*.parquet', hive_partitioning=true) where power_id is null"
     ).fetchall()[0][0]
     assert superseded > 0, "items of older versions are kept, unmatched"
+
+
+def test_the_samples_together_show_every_finding_kind(prefect_api, sample_out: Path, tmp_path: Path) -> None:
+    """A user trying the bundled samples sees every kind the checks raise, each with a planted or real cause
+    (the flow's own kinds, source_failed and stale_review, need a failing source or a reviews file)."""
+    from transforms.publish.schema import FINDING_KINDS
+
+    versions = tmp_path / "versions"
+    run_flow(SAMPLE_MANIFEST.parent / "versions.toml", versions)
+    seen = {
+        kind
+        for out in (sample_out, versions)
+        for (kind,) in duckdb.sql(f"select distinct kind from '{out}/findings.parquet'").fetchall()
+    }
+    assert set(FINDING_KINDS) - {"source_failed", "stale_review"} <= seen

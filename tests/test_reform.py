@@ -651,3 +651,16 @@ def test_department_keys_drop_the_place_and_resolve_aliases(rules):
         None,
         None,
     ]
+
+
+def test_links_elsewhere_leave_department_coverage_to_the_names(registry, rules):
+    """Links that touch none of the city's counties (here: the city to the province) are no coverage."""
+    rows = [
+        item(registry, "p-food", "510000", "食品经营许可", department="四川省市场监督管理局"),
+        item(registry, "c-food", CITY, "食品经营许可", department="广安市市场监督管理局"),
+        item(registry, "c-drug", CITY, "药品零售企业许可", department="广安市市场监督管理局"),
+        item(registry, "d-check", DISTRICT, "对食品生产的检查", power_type="行政检查", department="区市场监管局"),
+    ]
+    linked = links(("c-food", "p-food", CITY, "510000"))
+    found = of_kind(find_reform(frame(rows), linked, registry, rules), "county_missing_city_licence")
+    assert {f["item_id"] for f in found} == {"c-food", "c-drug"}  # 区市场监管局 covers the market bureau

@@ -92,6 +92,11 @@ PROVINCE_DEPTS = {
 # Liaoning catalogue items added to the Sichuan province list as province-only items with their legal
 # basis (their codes are Liaoning's, so the code cell is left empty). The first one is devolved (下放)
 # but no lower list takes it up: the sample's 权力悬空 case.
+PLANTED_LOCAL_LICENCE = "大型户外广告设施设置审批"
+PLANTED_UNSUPERVISED = "公路超限运输车辆通行许可（省内）"
+# Listed by the province and by 雁江区, which cites another instrument for it (basis_mismatch); the
+# bracket keeps it out of the pools the versions stage draws from.
+PLANTED_BASIS = ("小餐饮店许可证核发（新办）", "511A0080699901")
 LIAONING_ITEMS = ("饮用水供水单位卫生许可", "义务兵家庭优待金给付", "优抚对象医疗保障", "建设工程施工合同登记")
 LIAONING_TYPE_CODES = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20")
 TRUTH_COLUMNS = (
@@ -289,6 +294,43 @@ def build_derived() -> dict[str, SampleList]:
             {"事项名称": "福彩销售网点解约", "事项类型": "其它类型X", "实施主体": "四川省民政厅"}, bad="unknown_type"
         ),
     )
+    # Two items planted for the reform checks (no codes, appended last: nothing derived from the province
+    # list changes): a licence set by a provincial government rule alone (locally_set_licence), and an
+    # item devolved with no supervision named (devolved_without_supervision; no list takes it up either).
+    prov.entries += [
+        Entry(
+            {
+                "事项名称": PLANTED_LOCAL_LICENCE,
+                "事项类型": "行政许可",
+                "实施主体": "四川省住房和城乡建设厅",
+                "设定依据": "《四川省户外广告设置管理办法》（四川省人民政府令第二百号）第八条",
+                "状态": "",
+                "责任事项": "1.受理责任：公示申请条件。2.审查责任：审查申请材料。3.决定责任：作出许可决定。",
+            }
+        ),
+        Entry(
+            {
+                "事项名称": PLANTED_UNSUPERVISED,
+                "事项类型": "行政许可",
+                "实施主体": "四川省交通运输厅",
+                "设定依据": "【行政法规】《公路安全保护条例》第二十七条",
+                "状态": "下放",
+                "责任事项": "无",
+            }
+        ),
+        Entry(
+            {
+                "事项名称": PLANTED_BASIS[0],
+                "基本编码": PLANTED_BASIS[1],
+                "事项类型": "行政许可",
+                "实施主体": "四川省市场监督管理局",
+                "设定依据": "【地方性法规】《四川省食品小作坊、小餐饮店和食品摊贩管理条例》第十九条",
+                "状态": "",
+            },
+            code=PLANTED_BASIS[1],
+        ),
+    ]
+    by_code[PLANTED_BASIS[1]] = prov.entries[-1]
 
     # ---- 广安市 511600 (xlsx): ~85% of the district items at city level, 25 资阳 market items, 2 local -------
     gc = SampleList("sc-511600-guangan-derived", "511600", GUANGAN_CITY, sheet="权责清单")
@@ -389,6 +431,19 @@ def build_derived() -> dict[str, SampleList]:
         rng.randrange(len(yj.entries)),
         Entry({"事项名称": "食品经营许可", "基本编码": "变更", "事项类型": "", "实施主体": "行政许可"}, bad="ragged"),
     )
+    yj.entries.append(  # after the random insertions: the rows before it keep their places
+        Entry(
+            {
+                "事项名称": PLANTED_BASIS[0],
+                "基本编码": PLANTED_BASIS[1],
+                "事项类型": "行政许可",
+                "实施主体": "雁江区市场监督管理局",
+                "调整情况": "",
+                "设定依据": "【部门规章】《食品经营许可管理办法》第十条",
+            },
+            code=PLANTED_BASIS[1],
+        )
+    )
 
     # ---- 前锋区 511603 (JSON, no code column): from 广安市 with noise and one split ----------------------
     qf = SampleList("sc-511603-qianfeng-derived", "511603", QIANFENG)
@@ -467,11 +522,12 @@ def build_derived() -> dict[str, SampleList]:
                 cells.get("实施主体", ""),
                 cells.get("设定依据", ""),
                 cells.get("状态", ""),
+                cells.get("责任事项", ""),
             ]
         )
     write_csv(
         PROVINCE,
-        ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态"],
+        ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态", "责任事项"],
         prov_rows,
         encoding="utf-8-sig",
     )
@@ -483,13 +539,13 @@ def build_derived() -> dict[str, SampleList]:
         gc_rows.append([str(i + 1)] + [entry.cells.get(h, "") for h in gc_header[1:]])
     write_xlsx(GUANGAN_CITY, gc_header, gc_rows, sheet=gc.sheet, title_rows=["广安市行政职权事项目录"])
 
-    yj_header = ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "调整情况"]
+    yj_header = ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "调整情况", "设定依据"]
     yj_rows = []
     for i, entry in enumerate(yj.entries):
         entry.row_no = i + 2
         values = [str(i + 1)] + [entry.cells.get(h, "") for h in yj_header[1:]]
         if entry.bad == "ragged":  # an unquoted comma split the name: one cell too many
-            values = [str(i + 1), "食品经营许可", "变更", "", "行政许可", "雁江区市场监督管理局", ""]
+            values = [str(i + 1), "食品经营许可", "变更", "", "行政许可", "雁江区市场监督管理局", "", ""]
         yj_rows.append(values)
     write_csv(YANJIANG, yj_header, yj_rows, encoding="gb18030")
 
@@ -966,11 +1022,14 @@ def write_versions(pairs: list[VersionPair], designed: list[Designed]) -> None:
         cells = entry.cells
         rows.append(
             [str(i + 1)]
-            + [cells.get(h, "") for h in ("事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态")]
+            + [
+                cells.get(h, "")
+                for h in ("事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态", "责任事项")
+            ]
         )
     write_csv(
         PROVINCE_V2,
-        ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态"],
+        ["序号", "事项名称", "基本编码", "事项类型", "实施主体", "设定依据", "状态", "责任事项"],
         rows,
         encoding="utf-8-sig",
     )

@@ -748,12 +748,10 @@ def _department_covered(expected: pd.DataFrame, frame: pd.DataFrame, links: pa.T
         linked = linked.to_pandas().merge(
             frame[["item_id", "department"]].rename(columns={"item_id": "parent_item_id"}), on="parent_item_id"
         )
-        linked = linked[
-            [
-                (u, lo) in pairs
-                for u, lo in zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], strict=True)
-            ]
+        in_pairs = [
+            (u, lo) in pairs for u, lo in zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], strict=True)
         ]
+        linked = linked[np.array(in_pairs, dtype=bool)]  # a list would select columns when empty
         keys = department_keys(linked["department"], linked["parent_jurisdiction"].map(place), rules.department_aliases)
         via_items |= set(zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], keys, strict=True))
     rows = zip(expected["upper_code"], expected["lower_code"], upper_key, strict=True)
