@@ -198,3 +198,20 @@ def test_the_samples_together_show_every_finding_kind(prefect_api, sample_out: P
         for (kind,) in duckdb.sql(f"select distinct kind from '{out}/findings.parquet'").fetchall()
     }
     assert set(FINDING_KINDS) - {"source_failed", "stale_review"} <= seen
+
+
+def test_the_planted_sample_rows_raise_their_findings(sample_out: Path) -> None:
+    """The three made-up province rows (data/sample/PROVENANCE.md) raise what they were written for."""
+    rows = duckdb.sql(
+        f"select f.kind, i.jurisdiction_code, i.name_raw from '{sample_out}/findings.parquet' f "
+        f"join read_parquet('{sample_out}/items/**/*.parquet', hive_partitioning=true) i using (item_id) "
+        "where i.name_raw in ('大型户外广告设施设置审批', '公路超限运输车辆通行许可（省内）', "
+        "'小餐饮店许可证核发（新办）')"
+    ).fetchall()
+    assert sorted(rows) == [
+        ("basis_mismatch", "512002", "小餐饮店许可证核发（新办）"),
+        ("devolved_not_received", "510000", "公路超限运输车辆通行许可（省内）"),
+        ("devolved_not_received", "510000", "公路超限运输车辆通行许可（省内）"),
+        ("devolved_without_supervision", "510000", "公路超限运输车辆通行许可（省内）"),
+        ("locally_set_licence", "510000", "大型户外广告设施设置审批"),
+    ]
