@@ -124,7 +124,7 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry) -> str:
     return _digest("source", CACHE_FORMAT, code_version(), sha256, options, entry)[:32]
 
 
-def _stable_text(value: object) -> str:
+def stable_text(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "\x00"
     return value if isinstance(value, str) else f"\x01{type(value).__name__}:{value!r}"
@@ -135,11 +135,11 @@ def frame_digest(frame: pd.DataFrame) -> str:
     h = hashlib.sha256(repr(list(frame.columns)).encode("utf-8"))
     h.update(str(len(frame)).encode())
     for column in frame.columns:
-        h.update(_column_hashes(frame[column]).tobytes())
+        h.update(column_hashes(frame[column]).tobytes())
     return h.hexdigest()
 
 
-def _column_hashes(series: pd.Series) -> np.ndarray:
+def column_hashes(series: pd.Series) -> np.ndarray:
     """One hash per row. A text column is hashed per distinct value and spread back by code: a
     province's 400k rows hold far fewer distinct departments, bases or levels than cells (figures in
     bench/README.md). Same hashes as hashing every row."""
@@ -151,8 +151,8 @@ def _column_hashes(series: pd.Series) -> np.ndarray:
         codes, uniques = None, None
     # factorize groups 1, 1.0 and True together: only text (and missing values) takes the fast path
     if uniques is None or pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty"):
-        return pd.util.hash_pandas_object(series.map(_stable_text), index=False).to_numpy()
-    hashes = pd.util.hash_pandas_object(pd.Series(uniques, dtype=object).map(_stable_text), index=False)
+        return pd.util.hash_pandas_object(series.map(stable_text), index=False).to_numpy()
+    hashes = pd.util.hash_pandas_object(pd.Series(uniques, dtype=object).map(stable_text), index=False)
     return hashes.to_numpy()[codes]
 
 
@@ -254,7 +254,7 @@ def _exact_json(value: object) -> bytes:
     return text.encode("utf-8")
 
 
-def _ipc_bytes(table: pa.Table) -> bytes:
+def ipc_bytes(table: pa.Table) -> bytes:
     """One record batch (a frame's chunks combined: sliced chunks would each carry whole buffers), zstd."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
@@ -328,8 +328,8 @@ class RunCache:
         try:
             meta = {"format": CACHE_FORMAT, "rows_read": value.rows_read}
             parts = {
-                "items.arrow": _ipc_bytes(frame_to_arrow(value.items)),
-                "quarantine.arrow": _ipc_bytes(frame_to_arrow(value.quarantine)),
+                "items.arrow": ipc_bytes(frame_to_arrow(value.items)),
+                "quarantine.arrow": ipc_bytes(frame_to_arrow(value.quarantine)),
                 "json": _exact_json({**meta, "expectations": value.expectations, "info": value.info}),
             }
         except Uncacheable as exc:
@@ -350,4 +350,4 @@ class RunCache:
             return None
 
     def put_links(self, key: str, table: pa.Table) -> None:
-        self._write("match", f"{key}.arrow", _ipc_bytes(table))
+        self._write("match", f"{key}.arrow", ipc_bytes(table))

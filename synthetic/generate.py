@@ -1298,7 +1298,7 @@ def _select_regions(
     return out
 
 
-def _assign_formats(n_lists: int, formats: Sequence[str], seed: int) -> list[str]:
+def assign_formats(n_lists: int, formats: Sequence[str], seed: int) -> list[str]:
     """Cycle through formats; above 40 lists at most ~10% xlsx (openpyxl is the slow writer)."""
     if not formats:
         raise ValueError("formats: at least one format is needed")
@@ -1345,7 +1345,7 @@ def generate_tree(
     out_dir.mkdir(parents=True, exist_ok=True)
     tree = _select_regions(_read_registry(), provinces, counties_per_city, province_codes)
     n_lists = sum(1 + len(cities) + sum(len(c) for _, c in cities) + len(direct) for _, cities, direct in tree)
-    fmts = _assign_formats(n_lists, formats, seed)
+    fmts = assign_formats(n_lists, formats, seed)
     tree_rng = _rng(seed, "tree")
     prov_codes = [prov.code for prov, _, _ in tree]
     n_trad = max(1, round(0.2 * len(prov_codes))) if prov_codes else 0

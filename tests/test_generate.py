@@ -24,7 +24,7 @@ from synthetic.generate import (
     HEADER_ALIASES,
     SUB_ITEMS,
     TRUTH_COLUMNS,
-    _assign_formats,
+    assign_formats,
     canonical_key,
     generate_tree,
     noisy_name,
@@ -279,10 +279,10 @@ def test_no_bad_rows_when_share_is_zero(tmp_path: Path) -> None:
 
 
 def test_xlsx_capped_for_large_trees() -> None:
-    fmts = _assign_formats(400, FORMATS, seed=0)
+    fmts = assign_formats(400, FORMATS, seed=0)
     assert fmts.count("xlsx") <= 40
     assert set(fmts) == set(FORMATS)
-    assert _assign_formats(8, FORMATS, seed=0).count("xlsx") == 2
+    assert assign_formats(8, FORMATS, seed=0).count("xlsx") == 2
 
 
 def test_name_helpers() -> None:

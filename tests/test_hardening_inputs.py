@@ -715,7 +715,7 @@ def test_swap_replaces_the_output_and_leaves_nothing_beside_it(
     import transforms.publish.write as write_module
 
     if not exchange:  # file systems or kernels without renameat2(RENAME_EXCHANGE): two renames
-        monkeypatch.setattr(write_module, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(write_module, "exchange_paths", lambda a, b: False)
     out = _output(tmp_path / "out", "old")
     staging = write_module.new_staging(out)
     (staging / "run.json").write_text(json.dumps({"powerlists_version": "new"}))
@@ -732,7 +732,7 @@ def test_with_the_atomic_exchange_the_output_never_disappears(tmp_path: Path) ->
     out = _output(tmp_path / "out", "0")
     probe = tmp_path / "probe"
     probe.mkdir()
-    assert write_module._exchange(out, probe) and write_module._exchange(out, probe), "renameat2 unavailable"
+    assert write_module.exchange_paths(out, probe) and write_module.exchange_paths(out, probe), "renameat2 unavailable"
     missing = 0
     stop = False
 

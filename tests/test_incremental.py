@@ -129,7 +129,7 @@ def test_the_cache_gives_frames_back_exactly() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from flows.incremental import Uncacheable, _ipc_bytes, frame_from_arrow, frame_to_arrow
+    from flows.incremental import Uncacheable, frame_from_arrow, frame_to_arrow, ipc_bytes
 
     frame = pd.DataFrame(
         {
@@ -144,7 +144,7 @@ def test_the_cache_gives_frames_back_exactly() -> None:
             "empty": [None, None, None],
         }
     )
-    table = pa.ipc.open_file(pa.BufferReader(_ipc_bytes(frame_to_arrow(frame)))).read_all()
+    table = pa.ipc.open_file(pa.BufferReader(ipc_bytes(frame_to_arrow(frame)))).read_all()
     back = frame_from_arrow(table)
     assert list(back.dtypes) == list(frame.dtypes)
     for column in frame.columns:
@@ -183,13 +183,13 @@ def test_cache_keys_follow_bytes_options_and_registry() -> None:
 def test_text_columns_hash_per_distinct_value_as_per_row() -> None:
     """The per-distinct-value path gives every row the hash hashing the rows one by one gives; a
     column mixing 1, 1.0 and True (equal to factorize) keeps them apart."""
-    from flows.incremental import _column_hashes, _stable_text
+    from flows.incremental import column_hashes, stable_text
 
     def per_row(series: pd.Series) -> list[int]:
-        return pd.util.hash_pandas_object(series.map(_stable_text), index=False).tolist()
+        return pd.util.hash_pandas_object(series.map(stable_text), index=False).tolist()
 
     text = pd.Series(["甲", None, "乙", "甲", float("nan"), "", "乙"], dtype=object)
-    assert _column_hashes(text).tolist() == per_row(text)
+    assert column_hashes(text).tolist() == per_row(text)
     mixed = pd.Series([1, 1.0, True, "1"], dtype=object)
-    assert _column_hashes(mixed).tolist() == per_row(mixed)
-    assert len(set(_column_hashes(mixed).tolist())) == 4
+    assert column_hashes(mixed).tolist() == per_row(mixed)
+    assert len(set(column_hashes(mixed).tolist())) == 4

@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 from synthetic.evaluate import score_links
 from transforms.clean.normalise import normalise_name, split_sub_item
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
-from transforms.link.candidates import _CharIndex, _similar_cores
+from transforms.link.candidates import CharIndex, similar_cores
 from transforms.link.match import DEFAULT_THRESHOLD, link_items
 from transforms.link.names import groups_compatible, name_features, power_group, strip_department_prefix
 from transforms.publish.schema import LINKS, POWER_TYPES
@@ -422,7 +422,7 @@ def test_reason_lists_department_and_basis_contributions() -> None:
 
 
 class _Cores:
-    """The attributes of ``_Prepared`` that ``_similar_cores`` reads, for one block of strings."""
+    """The attributes of ``_Prepared`` that ``similar_cores`` reads, for one block of strings."""
 
     def __init__(self, queries: list[str], choices: list[str]) -> None:
         self.k_strings = list(dict.fromkeys(queries + choices))
@@ -432,8 +432,8 @@ class _Cores:
         self.jur_code = np.zeros(len(choices), dtype=np.int64)
         self.q_k = np.array([position[t] for t in queries], dtype=np.int64)
 
-    def char_index(self) -> _CharIndex:
-        return _CharIndex(self.k_strings)
+    def char_index(self) -> CharIndex:
+        return CharIndex(self.k_strings)
 
 
 @settings(max_examples=80, deadline=None)
@@ -449,7 +449,7 @@ class _Cores:
 def test_character_index_finds_exactly_the_similar_pairs(queries: list[str], choices: list[str], cutoff: float) -> None:
     """Prefix filtering is a filter, not an approximation: it returns every pair ratio ≥ cutoff."""
     cores = _Cores(queries, choices)
-    found = _similar_cores(cores, np.zeros(len(queries), dtype=np.int64), cores.q_k, cutoff)
+    found = similar_cores(cores, np.zeros(len(queries), dtype=np.int64), cores.q_k, cutoff)
     got = {(cores.k_strings[k], cores.k_strings[pk]) for k, pk in zip(found["k"], found["pk"], strict=True)}
     want = {(q, c) for q in queries for c in choices if fuzz.ratio(q, c) >= cutoff - 1e-4}
     assert got == want
@@ -570,15 +570,15 @@ def test_power_types_constant_is_the_schema_one() -> None:
 def test_the_score_reason_and_cut_off_are_derived_from_the_comparisons() -> None:
     """Splink-style: each comparison adds its part to the score and its words to the reason, and the name
     cut-off assumes every other comparison at its maximum; nothing else knows the list."""
-    from transforms.link.candidates import _name_cutoff
+    from transforms.link.candidates import name_cutoff
     from transforms.link.comparisons import COMPARISONS, WEIGHTS
 
     assert [c.label for c in COMPARISONS] == ["name", "main", "sub", "qualifier", "type", "department", "basis"]
     others = sum(c.max_weight() for c in COMPARISONS if c.label != "name" and c.bounds_name_cutoff)
     assert others == pytest.approx(WEIGHTS.sub + WEIGHTS.type + WEIGHTS.dept + WEIGHTS.basis)
     # a pair whose names are 0.9 similar reaches the threshold only if the name credit does: cut-off below it
-    assert 0 < _name_cutoff(DEFAULT_THRESHOLD) < 100
-    assert _name_cutoff(0.99) > _name_cutoff(DEFAULT_THRESHOLD)
+    assert 0 < name_cutoff(DEFAULT_THRESHOLD) < 100
+    assert name_cutoff(0.99) > name_cutoff(DEFAULT_THRESHOLD)
 
     rows = [
         {"jur": CITY, "name": "食品经营许可（含保健食品）", "dept": "市市场监管局", "basis": "《食品安全法》第35条"},

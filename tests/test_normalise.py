@@ -669,11 +669,11 @@ TRICKY_NAMES = [
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(), st.sampled_from(TRICKY_NAMES)), max_size=12))
 def test_batched_name_normalisation_equals_normalise_name(values: list) -> None:
-    from transforms.clean.normalise import _name_facts, _name_facts_many, _normalise_names
+    from transforms.clean.normalise import name_facts, name_facts_many, normalise_names
 
     values = list(dict.fromkeys(v for v in [*values, *TRICKY_NAMES] if not isinstance(v, float)))
-    assert _normalise_names(values) == [normalise_name(v) for v in values]
-    assert _name_facts_many(values) == [_name_facts(v) for v in values]
+    assert normalise_names(values) == [normalise_name(v) for v in values]
+    assert name_facts_many(values) == [name_facts(v) for v in values]
 
 
 @settings(max_examples=200, deadline=None)
@@ -681,29 +681,29 @@ def test_batched_name_normalisation_equals_normalise_name(values: list) -> None:
     st.lists(st.text(alphabet=st.sampled_from("對違規處罰變縣級許證書們後發\n里面乾隆ab 1"), max_size=12), max_size=8)
 )
 def test_t2s_of_many_texts_at_once_equals_one_by_one(texts: list[str]) -> None:
-    from transforms.clean.normalise import _t2s, _t2s_many
+    from transforms.clean.normalise import to_simplified, to_simplified_many
 
-    assert _t2s_many(texts) == [_t2s(text) for text in texts]
+    assert to_simplified_many(texts) == [to_simplified(text) for text in texts]
 
 
 def _reference_parse_code(code: str | None) -> tuple[str | None, str | None]:
-    """_parse_code as a loop over _CODE_FORMS, the first form that matches the whole cleaned code wins."""
+    """parse_code as a loop over CODE_FORMS, the first form that matches the whole cleaned code wins."""
     import re
     import unicodedata
 
-    from transforms.clean.normalise import _CODE_DASHES, _CODE_FORMS, _EXCEL_FLOAT, _INVISIBLE, _PLACEHOLDERS, _t2s
+    from transforms.clean.normalise import CODE_DASHES, CODE_FORMS, EXCEL_FLOAT, INVISIBLE, PLACEHOLDERS, to_simplified
 
     if not isinstance(code, str):
         return None, None
-    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", _INVISIBLE.sub("", code)))
-    text = text.translate(_CODE_DASHES).lstrip("'").upper()
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", INVISIBLE.sub("", code)))
+    text = text.translate(CODE_DASHES).lstrip("'").upper()
     if not text.isascii():
-        text = _t2s(text)
-    if match := _EXCEL_FLOAT.fullmatch(text):
+        text = to_simplified(text)
+    if match := EXCEL_FLOAT.fullmatch(text):
         text = match.group(1)
-    if text in _PLACEHOLDERS:
+    if text in PLACEHOLDERS:
         return None, None
-    for _form, pattern in _CODE_FORMS:
+    for _form, pattern in CODE_FORMS:
         if match := pattern.fullmatch(text):
             return (match.group("base") if "base" in pattern.groupindex else text), None
     return None, WARN_CODE_UNRECOGNISED
@@ -718,9 +718,9 @@ CODE_PIECES = [
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(CODE_PIECES), min_size=1, max_size=6), st.sampled_from(["", "-"]))
 def test_parse_code_equals_the_loop_over_code_forms(pieces: list[str], joiner: str) -> None:
-    from transforms.clean.normalise import _code_facts, _parse_code
+    from transforms.clean.normalise import code_facts, parse_code
 
     for code in (joiner.join(pieces), joiner.join(pieces).lower()):
-        assert _parse_code(code) == _reference_parse_code(code)
-        base, warning = _parse_code(code)
-        assert _code_facts(code) == (base, warning, power_type_from_code(base))
+        assert parse_code(code) == _reference_parse_code(code)
+        base, warning = parse_code(code)
+        assert code_facts(code) == (base, warning, power_type_from_code(base))

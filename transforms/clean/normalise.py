@@ -44,7 +44,7 @@ Why each rule exists:
   was kept.
 * Basic code (``parse_base_code``). Implementation codes embed the basic (catalogue) code that is shared
   across places and levels; that part is what links a county item to its city item. Each known format is
-  one named regex in ``_CODE_FORMS``; the first full match wins.
+  one named regex in ``CODE_FORMS``; the first full match wins.
 
 Every vocabulary is a plain CSV under ``data/vocab/`` so the quality team can edit it without touching
 code; the files are checked when this module is imported, and a bad row fails loudly with file and line.
@@ -82,7 +82,7 @@ WARN_TYPE_DEFAULTED = f"power_type: missing and not inferable, defaulted to {DEF
 WARN_CODE_UNRECOGNISED = "code: unrecognised format"
 
 # Cell values that mean "nothing here" in type and code columns; treated like an empty cell.
-_PLACEHOLDERS = frozenset({"", "无", "暂无", "空", "-", "/", "—", "NULL", "NONE", "N/A", "NA", "NAN"})
+PLACEHOLDERS = frozenset({"", "无", "暂无", "空", "-", "/", "—", "NULL", "NONE", "N/A", "NA", "NAN"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def _load_t2s() -> Callable[[str], str]:
     return opencc.OpenCC("t2s").convert
 
 
-_t2s = _load_t2s()
+to_simplified = _load_t2s()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def _circled_numbers() -> dict[int, str]:
 
 
 _PRE_NFKC = str.maketrans(_circled_numbers())
-_INVISIBLE = re.compile(
+INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufe00-\ufe0f\ufeff\ud800-\udfff]"
 )
 _POST_NFKC = str.maketrans(
@@ -254,14 +254,14 @@ def _strip_numbering(text: str) -> str:
 
 
 def _normalise_once(text: str) -> str:
-    return _after_t2s(_t2s(_before_t2s(text)))
+    return _after_t2s(to_simplified(_before_t2s(text)))
 
 
 def _before_t2s(text: str) -> str:
     """The steps of one folding pass before t2s (circled numbers, invisible characters, NFKC)."""
     if _HAS_PRE_NFKC.search(text):
         text = text.translate(_PRE_NFKC)
-    return unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    return unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
 
 
 def _after_t2s(text: str) -> str:
@@ -277,17 +277,17 @@ def _after_t2s(text: str) -> str:
     return _TRAILING_JUNK.sub("", _LEADING_JUNK.sub("", text))
 
 
-def _t2s_many(texts: list[str]) -> list[str]:
-    """``_t2s`` of each text, in one opencc call: the per-call overhead was two thirds of opencc's time.
+def to_simplified_many(texts: list[str]) -> list[str]:
+    """``to_simplified`` of each text, in one opencc call: the per-call overhead was two thirds of opencc's time.
 
     OpenCC converts by matching dictionary phrases, and no phrase holds a newline, so texts joined by
     newlines convert exactly as they do one by one. Texts that hold a newline themselves (none do after
     ``_before_t2s``, which removes control characters) are converted one by one.
     """
     if len(texts) < 2 or any("\n" in text for text in texts):
-        return [_t2s(text) for text in texts]
-    converted = _t2s("\n".join(texts)).split("\n")
-    return converted if len(converted) == len(texts) else [_t2s(text) for text in texts]
+        return [to_simplified(text) for text in texts]
+    converted = to_simplified("\n".join(texts)).split("\n")
+    return converted if len(converted) == len(texts) else [to_simplified(text) for text in texts]
 
 
 # One folding pass (_normalise_once) of the texts seen so far. The second pass of a name only confirms that
@@ -304,11 +304,11 @@ def _bounded_update(cache: dict, new: dict) -> None:
     cache.update(new)
 
 
-def _normalise_names(values: list[Any]) -> list[str | None]:
+def normalise_names(values: list[Any]) -> list[str | None]:
     """``normalise_name`` of each value, each folding pass done for all values still changing at once.
 
     Same passes and stopping rule as ``normalise_name`` (at most 8, until a pass changes nothing), but a
-    pass runs once per distinct text (``_FOLDED``) and t2s once per pass over all texts (``_t2s_many``)
+    pass runs once per distinct text (``_FOLDED``) and t2s once per pass over all texts (``to_simplified_many``)
     instead of once per name and pass.
     """
     texts: list[str] = [value for value in values if isinstance(value, str)]
@@ -320,7 +320,9 @@ def _normalise_names(values: list[Any]) -> list[str | None]:
         known = {text: _FOLDED.get(text) for text in current}
         todo = [text for text, found in known.items() if found is None]
         if todo:
-            done = dict(zip(todo, [_after_t2s(t) for t in _t2s_many([_before_t2s(t) for t in todo])], strict=True))
+            done = dict(
+                zip(todo, [_after_t2s(t) for t in to_simplified_many([_before_t2s(t) for t in todo])], strict=True)
+            )
             _bounded_update(_FOLDED, done)
             known.update(done)
         folded = [known[text] for text in current]
@@ -366,7 +368,7 @@ def normalise_name(name: str | None) -> str | None:
 
 def _fold_text(text: str) -> str:
     """Fold free text (status words, markers) for keyword lookup: NFKC, t2s, no whitespace."""
-    return _WHITESPACE.sub("", _t2s(unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))))
+    return _WHITESPACE.sub("", to_simplified(unicodedata.normalize("NFKC", INVISIBLE.sub("", text))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -446,7 +448,7 @@ def split_sub_item(name_norm: str) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------------------------------
 # basic codes
 
-_CODE_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+CODE_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Guangdong 实施编码: 18-char department credit code, 1 digit, 12-digit catalogue code, [2-digit 办理项]
     ("guangdong_impl", re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}\d(?P<base>\d{12})(?:\d{2})?")),
     # Sichuan itemCode: basic code - 12-digit area - 3-digit level - implementing body - suffixes
@@ -460,8 +462,8 @@ _CODE_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("zhejiang", re.compile(r"[\u4e00-\u9fff]{2,4}-\d{5}-\d{3}(?:-\d{2})?")),  # 许可-00977-001[-01]
 )
 
-_CODE_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―─━⁃", "-"))
-_EXCEL_FLOAT = re.compile(r"(\d+)\.0+")
+CODE_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―─━⁃", "-"))
+EXCEL_FLOAT = re.compile(r"(\d+)\.0+")
 # ASCII letters, digits and '-': nothing for the steps of _clean_code to remove or fold but the case
 _PLAIN_CODE = re.compile(r"[0-9A-Za-z-]+")
 
@@ -471,31 +473,31 @@ def _clean_code(code: str | None) -> str:
         return ""
     if _PLAIN_CODE.fullmatch(code):
         return code.upper()
-    text = _WHITESPACE.sub("", unicodedata.normalize("NFKC", _INVISIBLE.sub("", code)))
-    text = text.translate(_CODE_DASHES).lstrip("'").upper()
+    text = _WHITESPACE.sub("", unicodedata.normalize("NFKC", INVISIBLE.sub("", code)))
+    text = text.translate(CODE_DASHES).lstrip("'").upper()
     if not text.isascii():
-        text = _t2s(text)
-    if match := _EXCEL_FLOAT.fullmatch(text):
+        text = to_simplified(text)
+    if match := EXCEL_FLOAT.fullmatch(text):
         text = match.group(1)
     return text
 
 
-# _CODE_FORMS as one regex, form i as group f<i> (its base part as b<i>): a full match of an alternation
+# CODE_FORMS as one regex, form i as group f<i> (its base part as b<i>): a full match of an alternation
 # takes the first alternative that matches the whole text, i.e. the first form of the table that does.
 _ANY_CODE_FORM = re.compile(
     "|".join(
-        f"(?P<f{i}>{pattern.pattern.replace('(?P<base>', f'(?P<b{i}>')})" for i, (_, pattern) in enumerate(_CODE_FORMS)
+        f"(?P<f{i}>{pattern.pattern.replace('(?P<base>', f'(?P<b{i}>')})" for i, (_, pattern) in enumerate(CODE_FORMS)
     )
 )
 _CODE_FORM_BASE = {
-    f"f{i}": f"b{i}" if "base" in pattern.groupindex else None for i, (_, pattern) in enumerate(_CODE_FORMS)
+    f"f{i}": f"b{i}" if "base" in pattern.groupindex else None for i, (_, pattern) in enumerate(CODE_FORMS)
 }
 
 
-def _parse_code(code: str | None) -> tuple[str | None, str | None]:
+def parse_code(code: str | None) -> tuple[str | None, str | None]:
     """(basic code, warning): the warning is set when a non-empty code has no known format."""
     text = _clean_code(code)
-    if text in _PLACEHOLDERS:
+    if text in PLACEHOLDERS:
         return None, None
     if match := _ANY_CODE_FORM.fullmatch(text):
         base = _CODE_FORM_BASE[match.lastgroup]  # type: ignore[index]
@@ -510,9 +512,9 @@ def parse_base_code(code: str | None) -> str | None:
     ``E-000021-001-1111111111111111`` → ``E-000021-001``; Liaoning ``210973001000`` and Zhejiang
     ``许可-00977-001`` are basic codes already; Guangdong ``11440300MB2C94128A3440217281000`` →
     ``440217281000`` (the 12-digit catalogue tail, gd-policy-kg/README.md; the 33-char variant carries a
-    2-digit 办理项 after it, which is dropped). The formats are the table ``_CODE_FORMS``.
+    2-digit 办理项 after it, which is dropped). The formats are the table ``CODE_FORMS``.
     """
-    return _parse_code(code)[0]
+    return parse_code(code)[0]
 
 
 # How a basic code tells its power type. "sichuan"/"national_letter" keys are looked up in
@@ -558,7 +560,7 @@ _BRACKETED = re.compile(r"（[^（）]*）")
 def _fold_label(raw: str) -> str:
     """Fold a power-type label for lookup: ``行政許可類`` → ``行政许可``, ``01`` → ``1``, ``5.0`` → ``5``."""
     text = _fold_text(raw).translate(_POST_NFKC).strip("。.；，、：")
-    if match := _EXCEL_FLOAT.fullmatch(text):
+    if match := EXCEL_FLOAT.fullmatch(text):
         text = match.group(1)
     if text.isdigit():
         return text.lstrip("0") or "0"
@@ -568,7 +570,7 @@ def _fold_label(raw: str) -> str:
 
 def _label_type(raw: str | None) -> tuple[str | None, bool, str | None]:
     """(type, label given?, warning) for a raw label alone."""
-    if not isinstance(raw, str) or _fold_text(raw).upper() in _PLACEHOLDERS:
+    if not isinstance(raw, str) or _fold_text(raw).upper() in PLACEHOLDERS:
         return None, False, None
     label = _fold_label(raw)
     found = _VOCAB.labels.get(label) or _VOCAB.labels.get(_fold_label(_BRACKETED.sub("", label)))
@@ -697,20 +699,20 @@ def _normalise_name_cached(value: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _name_facts(value: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+def name_facts(value: str | None) -> tuple[str | None, str | None, str | None, str | None]:
     """(name_norm, main name, sub-item, type inferred from the name) of one raw name."""
     norm = normalise_name(value)
     main, sub = (None, None) if norm is None else split_sub_item(norm)
     return norm, main, sub, _infer_from_name(norm)
 
 
-# _name_facts of the names seen so far, filled by _name_facts_many. A dict rather than lru_cache because the
-# names not yet seen are normalised together (``_normalise_names``); when full, the older half is dropped.
+# name_facts of the names seen so far, filled by name_facts_many. A dict rather than lru_cache because the
+# names not yet seen are normalised together (``normalise_names``); when full, the older half is dropped.
 _NAME_FACTS: dict[Any, tuple[str | None, str | None, str | None, str | None]] = {}
 
 
-def _name_facts_many(values: list[Any]) -> list[tuple[str | None, str | None, str | None, str | None]]:
-    """``_name_facts`` of each value; the values not in the cache are normalised in one batch.
+def name_facts_many(values: list[Any]) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """``name_facts`` of each value; the values not in the cache are normalised in one batch.
 
     Safe with threads: a lookup that misses (another thread dropped the entry) is only computed again.
     """
@@ -720,7 +722,7 @@ def _name_facts_many(values: list[Any]) -> list[tuple[str | None, str | None, st
         return facts  # type: ignore[return-value]
     missing = [value for value, found in zip(values, facts, strict=True) if found is None]
     computed = {}
-    for value, norm in zip(missing, _normalise_names(missing), strict=True):
+    for value, norm in zip(missing, normalise_names(missing), strict=True):
         main, sub = (None, None) if norm is None else split_sub_item(norm)
         computed[value] = (norm, main, sub, _infer_from_name(norm))
     _bounded_update(cache, computed)
@@ -728,13 +730,13 @@ def _name_facts_many(values: list[Any]) -> list[tuple[str | None, str | None, st
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _code_facts(value: str | None) -> tuple[str | None, str | None, str | None]:
+def code_facts(value: str | None) -> tuple[str | None, str | None, str | None]:
     """(basic code, warning, type stated by the basic code) of one raw code.
 
     Implementation codes are distinct per place, but a run reads each place's list in several frames
     (sheets, versions) and the same catalogue codes recur: a third of the calls of a 1M-row run.
     """
-    base, warning = _parse_code(value)
+    base, warning = parse_code(value)
     return base, warning, _type_from_code(base)
 
 
@@ -770,7 +772,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     names = _Distinct(_column(frame, "name_raw"))
-    norms, mains, subs_of_name, name_types = zip(*_name_facts_many(names.values), strict=True)
+    norms, mains, subs_of_name, name_types = zip(*name_facts_many(names.values), strict=True)
     name_norm = names.rows(norms)
     main_name = names.rows(mains)
     sub_item = names.rows(subs_of_name)
@@ -785,7 +787,7 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         sub_item[own_sub] = sub_norm[own_sub]
 
     codes = _Distinct(_column(frame, "code_raw"))
-    bases, warnings_of_code, types_of_code = zip(*map(_code_facts, codes.values), strict=True)
+    bases, warnings_of_code, types_of_code = zip(*map(code_facts, codes.values), strict=True)
     base_code = codes.rows(bases)
     code_warning = codes.rows(warnings_of_code)
     code_type = codes.rows(types_of_code)

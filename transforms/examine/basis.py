@@ -622,7 +622,7 @@ def _merge(citations: list[_Citation]) -> list[dict[str, str | None]]:
     return list(out.values())
 
 
-def _parse(text: str) -> list[dict[str, str | None]]:
+def parse_citations_strict(text: str) -> list[dict[str, str | None]]:
     """``parse_citations`` without its safety net (the property test runs this one, so bugs show)."""
     return _merge(_scan(_clean_text(text)))
 
@@ -638,7 +638,7 @@ def parse_citations(text: str | None) -> list[dict[str, str | None]]:
     if text is None or not isinstance(text, str) or not text.strip():
         return []
     try:
-        return _parse(text)
+        return parse_citations_strict(text)
     except Exception:  # a parser bug on one odd cell must not fail a run: that cell yields no citations
         return []
 

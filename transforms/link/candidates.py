@@ -69,7 +69,7 @@ def _best(cands: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return cands.drop_duplicates("unit", keep="first")
 
 
-def _name_cutoff(threshold: float) -> float:
+def name_cutoff(threshold: float) -> float:
     """Lowest name similarity (0–100) that can still reach ``threshold`` with every other component maxed."""
     others = sum(c.max_weight() for c in COMPARISONS if c.label != "name" and c.bounds_name_cutoff)
     credit = (threshold - others) / WEIGHTS.name  # the name credit needed
@@ -80,8 +80,8 @@ def _name_cutoff(threshold: float) -> float:
     return max(0.0, min(100.0, 100.0 * floor - 0.5))
 
 
-class _CharIndex:
-    """Characters of every distinct core, rarest first: the index behind ``_similar_cores``.
+class CharIndex:
+    """Characters of every distinct core, rarest first: the index behind ``similar_cores``.
 
     A core is the multiset of its characters; the k-th occurrence of a character is a token of its own
     (so 的 twice is two tokens). Tokens are ranked by how many distinct cores contain them.
@@ -126,11 +126,11 @@ class _CharIndex:
         return pos, self.tokens[np.repeat(self.indptr[ids], plen) + offset]
 
 
-def _similar_cores(p: _Prepared, q_j: np.ndarray, q_k: np.ndarray, cutoff: float) -> pd.DataFrame:
+def similar_cores(p: _Prepared, q_j: np.ndarray, q_k: np.ndarray, cutoff: float) -> pd.DataFrame:
     """(j, k, pk): cores ``pk`` of jurisdiction ``j``'s items with ``fuzz.ratio`` ≥ cutoff to query ``k``.
 
     Identical cores come from a join. Near ones from a character index with prefix filtering
-    (``_CharIndex``): a candidate must share one of its few rarest characters with the query and pass
+    (``CharIndex``): a candidate must share one of its few rarest characters with the query and pass
     a length filter; ``process.cpdist`` then verifies it, once per distinct pair of cores. Work grows
     with the candidates, not with all pairs of a block, so a province of a million items stays cheap.
     """
@@ -179,7 +179,7 @@ def _fuzzy_candidates(
     """(unit, parent row) candidates for the open ``units``, from similar cores per ancestor.
 
     Per ancestor jurisdiction (the block), the distinct cores of the open children are compared with
-    the distinct cores of the ancestor's items (``_similar_cores``). Children with a 办理项 that is not a
+    the distinct cores of the ancestor's items (``similar_cores``). Children with a 办理项 that is not a
     handling word also try their main core, so X（个人申请） can find a parent X.
     """
     empty = np.zeros(0, dtype=np.int64)
@@ -190,7 +190,7 @@ def _fuzzy_candidates(
     q_units = np.concatenate([units, units[alt]])
     q_j = np.concatenate([unit_anc[units], unit_anc[units][alt]])
     q_k = np.concatenate([p.k_id[child], p.km_id[child][alt]])
-    hits = _similar_cores(p, q_j, q_k, cutoff)
+    hits = similar_cores(p, q_j, q_k, cutoff)
     if hits.empty:
         return empty, empty
     width = len(p.k_strings) + 1

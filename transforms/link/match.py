@@ -28,7 +28,7 @@ Stages, cheapest first; a (child, ancestor) pair linked at one stage is not look
    Candidates: per ancestor jurisdiction (the block) the *distinct* canonical cores of the open
    children against the distinct cores of the ancestor's items, so cost grows with distinct names, not
    rows. Identical cores come from a join; near ones from a character index with prefix filtering
-   (``_CharIndex``, as in set-similarity joins: two strings with ``fuzz.ratio`` ≥ c share one of their
+   (``CharIndex``, as in set-similarity joins: two strings with ``fuzz.ratio`` ≥ c share one of their
    few rarest characters), verified with ``process.cpdist``. No pair is scored that cannot reach the
    threshold, and no block is compared all-pairs. Incompatible power types never link.
 
@@ -96,7 +96,7 @@ import pyarrow as pa
 
 from transforms.ingest.jurisdictions import Registry
 from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD
-from transforms.link.candidates import _best, _code_hierarchy_pairs, _fuzzy_candidates, _join, _name_cutoff, _units
+from transforms.link.candidates import _best, _code_hierarchy_pairs, _fuzzy_candidates, _join, _units, name_cutoff
 from transforms.link.comparisons import _AGREE, _VETO
 from transforms.link.names import groups_compatible
 from transforms.link.score import _Prepared, _Scored
@@ -214,7 +214,7 @@ def link_items(items: pd.DataFrame, registry: Registry, *, threshold: float = DE
 
     # 4. fuzzy
     open_u = res.open()
-    cu, cp = _fuzzy_candidates(p, open_u, unit_child, unit_anc, _name_cutoff(threshold))
+    cu, cp = _fuzzy_candidates(p, open_u, unit_child, unit_anc, name_cutoff(threshold))
     if len(cu):
         s = _Scored(p, unit_child[cu], cp)
         ok = (s.rel != _VETO) & (s.score >= threshold)

@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
 from transforms.clean.normalise import normalise_name
-from transforms.link.candidates import _CharIndex
+from transforms.link.candidates import CharIndex
 from transforms.link.codes import _combine, _encode
 from transforms.link.comparisons import _AGREE, _CHILD_SUB, _VETO, COMPARISONS, NAME_ONE_EDIT, ONE_EDIT_MIN_LEN
 from transforms.link.names import _GRADE, _PUNCT, _strip_and_split, groups_compatible, name_features, power_group
@@ -134,12 +134,12 @@ class _Prepared:
             dtype=np.int64,
         )
         self.group = group_of[g_key]
-        self._char_index: _CharIndex | None = None
+        self._char_index: CharIndex | None = None
 
-    def char_index(self) -> _CharIndex:
+    def char_index(self) -> CharIndex:
         """The character index of all cores, built on first use (only the fuzzy stage needs it)."""
         if self._char_index is None:
-            self._char_index = _CharIndex(self.k_strings)
+            self._char_index = CharIndex(self.k_strings)
         return self._char_index
 
 

@@ -213,7 +213,7 @@ def swap_in(staging: Path, out: Path) -> None:
     next run's ``recover`` removes). Elsewhere ``out`` is absent between the two renames, for
     microseconds; ``recover`` puts the previous folder back if a run dies there.
     """
-    if out.exists() and _exchange(staging, out):
+    if out.exists() and exchange_paths(staging, out):
         shutil.rmtree(staging, ignore_errors=True)
         return
     previous = out.parent / f".{out.name}.previous"
@@ -229,7 +229,7 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange_paths(a: Path, b: Path) -> bool:
     """Atomically swap two existing paths; False where the C library, kernel or file system cannot."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
