@@ -48,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from transforms import __version__
+from transforms.clean.normalise import Vocab
 from transforms.ingest.jurisdictions import Registry
 from transforms.ingest.manifest import SourceSpec
 
@@ -108,8 +109,8 @@ def registry_version(registry: Registry) -> str:
     return _digest(*(repr(registry[c]) for c in sorted(registry.codes())))
 
 
-def source_key(spec: SourceSpec, sha256: str, registry: Registry) -> str:
-    """Same bytes + same read options + same registry entry + same code → same validated rows."""
+def source_key(spec: SourceSpec, sha256: str, registry: Registry, vocab: Vocab | None = None) -> str:
+    """Same bytes + same read options + same registry entry + same code (and vocabulary) → same rows."""
     options = (
         spec.id,
         spec.jurisdiction,
@@ -121,6 +122,8 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry) -> str:
         spec.published.isoformat() if spec.published else None,
     )
     entry = registry_entry(registry, spec.jurisdiction)
+    if vocab is not None:  # data/vocab is in code_version(); a run's own folder is not
+        options = (*options, vocab.digest)
     return _digest("source", CACHE_FORMAT, code_version(), sha256, options, entry)[:32]
 
 

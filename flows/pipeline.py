@@ -56,6 +56,7 @@ from flows.scope import (
 )
 from transforms import __version__
 from transforms.clean.items import stable_id
+from transforms.clean.normalise import Vocab, load_vocab
 from transforms.examine.changes import combine_changes, default_as_of
 from transforms.examine.kinds import finding_record
 from transforms.examine.reviews import NO_REVIEWS, Reviews, ReviewsError, read_reviews, review_findings
@@ -87,7 +88,18 @@ from transforms.publish.write import (
     write_tables,
 )
 
+
 #: Names of the Failed states a run ends in when it writes nothing (the CLI maps them to exit codes).
+def _run_vocab(spec: Manifest) -> Vocab | None:
+    """The manifest's own vocabulary (``[run] vocab``), checked before anything is read."""
+    if spec.vocab is None:
+        return None
+    try:
+        return load_vocab(spec.vocab)
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"[run].vocab: {exc}") from exc
+
+
 REFUSED = "Refused"
 OUTPUT_ERROR = "OutputError"
 #: What makes a run refuse before it writes anything: the caller's mistake, or another run's lock.
@@ -101,6 +113,7 @@ def read_sources(
     downloaded: list[str | None],
     cache: RunCache | None = None,
     registry: Registry | None = None,
+    vocab: Vocab | None = None,
 ) -> tuple[list[SourceResult], float]:
     """Read and normalise one scope's list files (and the seconds it took).
 
@@ -111,7 +124,7 @@ def read_sources(
     """
     batch_gc()
     start = time.perf_counter()
-    results = [read_source(s, d, cache, registry) for s, d in zip(specs, downloaded, strict=True)]
+    results = [read_source(s, d, cache, registry, vocab) for s, d in zip(specs, downloaded, strict=True)]
     return results, time.perf_counter() - start
 
 
@@ -458,6 +471,7 @@ def run_scopes(
     parallel_scopes: int,
     runner: Any = None,
     reviews: Reviews = NO_REVIEWS,
+    vocab: Vocab | None = None,
 ) -> tuple[list[ScopeOutput], list[SourceResult]]:
     """Every scope through read → finish, at most ``parallel_scopes`` provinces in flight (memory bound).
 
@@ -485,7 +499,13 @@ def run_scopes(
             str(downloads / f.sha256) if isinstance(f := fetched.get(s.id), FetchOutcome) else None for s in readable
         ]
         read = submit_task(
-            read_sources, scope=province, specs=readable, downloaded=paths, cache=cache, registry=registry
+            read_sources,
+            scope=province,
+            specs=readable,
+            downloaded=paths,
+            cache=cache,
+            registry=registry,
+            vocab=vocab,
         )
         return submit_task(finish_scope_task, province=province, read=read, national=national, **common)
 
@@ -632,8 +652,9 @@ def _run(
             registry = load_registry(probe.jurisdictions)
             spec = load_manifest(manifest, known_jurisdictions=registry.codes())
             reviews = read_reviews(spec.reviews, registry) if spec.reviews is not None else NO_REVIEWS
+            vocab = _run_vocab(spec)
         inputs = [Path(manifest), spec.path, *(s.path for s in spec.sources if s.path is not None)]
-        inputs += [spec.reviews] if spec.reviews is not None else []
+        inputs += [p for p in (spec.reviews, spec.vocab) if p is not None]
         check_output_folder(out_path, protected=[*inputs, *([spec.jurisdictions] if spec.jurisdictions else [])])
         threshold = match_threshold if match_threshold is not None else spec.match_threshold
         error_share = max_error_share if max_error_share is not None else spec.max_error_share
@@ -670,6 +691,7 @@ def _run(
                     default_parallel_scopes(parallel_scopes, dask_workers, dask_address),
                     dask,
                     reviews,
+                    vocab,
                 )
             for scope in scopes:
                 for name, seconds in scope.seconds.items():

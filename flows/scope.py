@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
 from transforms.clean.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
-from transforms.clean.normalise import normalise
+from transforms.clean.normalise import Vocab, normalise
 from transforms.clean.validate import validate
 from transforms.examine.basis import citations_table
 from transforms.examine.changes import (
@@ -164,12 +164,17 @@ def source_bytes(spec: SourceSpec, downloaded: str | None = None) -> bytes:
 
 
 def read_source(
-    spec: SourceSpec, downloaded: str | None = None, cache: RunCache | None = None, registry: Registry | None = None
+    spec: SourceSpec,
+    downloaded: str | None = None,
+    cache: RunCache | None = None,
+    registry: Registry | None = None,
+    vocab: Vocab | None = None,
 ) -> SourceResult:
     """Read and normalise one list file; a source that cannot be read is reported, not raised.
 
     With a ``cache`` (and the ``registry`` its key needs), an unchanged source is taken from the
-    previous run's cache instead: no parsing, no normalising, no validation.
+    previous run's cache instead: no parsing, no normalising, no validation. ``vocab`` is the run's
+    vocabulary (``[run] vocab``; None: data/vocab), part of the cache key.
     """
     try:
         data = source_bytes(spec, downloaded)
@@ -178,7 +183,7 @@ def read_source(
     except SourceReadError as exc:
         return SourceResult(spec, None, error=f"{spec.location}: {exc}")
     digest = hashlib.sha256(data).hexdigest()
-    key = source_key(spec, digest, registry) if cache is not None and registry is not None else None
+    key = source_key(spec, digest, registry, vocab) if cache is not None and registry is not None else None
     if key is not None and cache is not None and (hit := cache.get_source(key)) is not None:
         return SourceResult(
             spec, None, sha256=digest, bytes=len(data), info=dict(hit.info), key=key, validated=hit, cached=True
@@ -197,7 +202,7 @@ def read_source(
         return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)
     frame["jurisdiction_code"] = spec.jurisdiction
     frame["published"] = spec.published
-    return SourceResult(spec, normalise(frame), sha256=digest, bytes=len(data), info=info, key=key)
+    return SourceResult(spec, normalise(frame, vocab), sha256=digest, bytes=len(data), info=info, key=key)
 
 
 def source_size(spec: SourceSpec) -> int:

@@ -56,8 +56,10 @@ import contextlib
 import csv
 import functools
 import gc
+import hashlib
 import itertools
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -112,6 +114,7 @@ class Vocab:
     inference: tuple[tuple[re.Pattern[str], str], ...]  # name pattern → type, first match wins
     statuses: tuple[tuple[str, str], ...]  # keyword → status, first match wins
     sub_markers: tuple[tuple[str, str], ...]  # (marker, exact|prefix|suffix)
+    digest: str = ""  # sha256 of the files it was read from: what a cached result was normalised with
 
 
 def _read_vocab(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -168,7 +171,47 @@ def load_vocab(folder: Path = VOCAB_DIR) -> Vocab:
         (_fold_text(row["marker"]), _check_value(path, line, row["match"], ("exact", "prefix", "suffix")))
         for line, row in _read_vocab(path, ("marker", "match"))
     )
-    return Vocab(labels, code_types, tuple(inference), statuses, sub_markers)
+    digest = hashlib.sha256()
+    for name in VOCAB_FILES:
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    return Vocab(labels, code_types, tuple(inference), statuses, sub_markers, digest.hexdigest())
+
+
+#: The files of a vocabulary folder (``[run] vocab``); the others in data/vocab belong to the reform checks.
+VOCAB_FILES = ("power_types.csv", "code_types.csv", "type_inference.csv", "statuses.csv", "sub_item_markers.csv")
+
+_vocab: Vocab | None = None
+_vocab_lock = threading.Lock()
+
+
+def current_vocab() -> Vocab:
+    """The vocabulary normalising uses: data/vocab until a run names its own (``use_vocab``).
+
+    Loaded on first use rather than at import, so that importing the package reads no files and a bad
+    bundled file fails the normalising with its name and line, not every import.
+    """
+    global _vocab
+    if _vocab is None:
+        with _vocab_lock:
+            if _vocab is None:
+                _vocab = load_vocab()
+    return _vocab
+
+
+def use_vocab(vocab: Vocab) -> None:
+    """Normalise with ``vocab`` from now on in this process (a manifest's ``[run] vocab``).
+
+    The per-value caches hold results of the previous vocabulary, so they are emptied when it changes;
+    a run sets it once before reading, and each Dask worker when its first source arrives.
+    """
+    global _vocab
+    with _vocab_lock:
+        if _vocab is not None and _vocab.digest == vocab.digest:
+            return
+        _vocab = vocab
+        for cached in (_normalise_name_cached, name_facts, code_facts, _type_from_code, _label_facts, _status):
+            cached.cache_clear()
+        _NAME_FACTS.clear()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,7 +449,7 @@ def _trailing_groups(name: str) -> list[tuple[int, int, str]]:
 
 
 def _is_sub_marker(content: str) -> bool:
-    for marker, how in _VOCAB.sub_markers:
+    for marker, how in current_vocab().sub_markers:
         if content == marker:
             return True
         if how == "prefix" and content.startswith(marker):
@@ -437,7 +480,7 @@ def split_sub_item(name_norm: str) -> tuple[str, str | None]:
         depth += _OPEN_DEPTH.get(char, 0)
         if depth == 0 and char in _SEPARATORS:
             main, sub = name_norm[:index], name_norm[index + 1 :]
-            if len(main) >= 2 and len(sub) >= 2 and main not in _VOCAB.labels and _has_letter(sub):
+            if len(main) >= 2 and len(sub) >= 2 and main not in current_vocab().labels and _has_letter(sub):
                 if _DEPARTMENT_PREFIX.search(main):
                     break
                 return main, sub
@@ -545,8 +588,8 @@ def power_type_from_code(base_code: str | None) -> str | None:
         if match := pattern.fullmatch(base_code):
             key = match.group(1)
             if scheme == "label":
-                return _VOCAB.labels.get(_fold_label(key))
-            return _VOCAB.code_types.get((scheme, key))
+                return current_vocab().labels.get(_fold_label(key))
+            return current_vocab().code_types.get((scheme, key))
     return None
 
 
@@ -573,7 +616,7 @@ def _label_type(raw: str | None) -> tuple[str | None, bool, str | None]:
     if not isinstance(raw, str) or _fold_text(raw).upper() in PLACEHOLDERS:
         return None, False, None
     label = _fold_label(raw)
-    found = _VOCAB.labels.get(label) or _VOCAB.labels.get(_fold_label(_BRACKETED.sub("", label)))
+    found = current_vocab().labels.get(label) or current_vocab().labels.get(_fold_label(_BRACKETED.sub("", label)))
     if found:
         return found, True, None
     return None, True, f"power_type: unknown label '{raw.strip()}'"
@@ -586,7 +629,7 @@ def _infer_from_name(name_norm: str | None) -> str | None:
     groups = _trailing_groups(name_norm)
     core = name_norm[: groups[-1][0]] if groups else name_norm
     core = core or name_norm
-    for pattern, power_type in _VOCAB.inference:
+    for pattern, power_type in current_vocab().inference:
         if pattern.search(core):
             return power_type
     return None
@@ -620,7 +663,7 @@ def map_status(raw: str | None) -> str:
     if not isinstance(raw, str):
         return DEFAULT_STATUS
     text = _fold_text(raw)
-    for keyword, status in _VOCAB.statuses:
+    for keyword, status in current_vocab().statuses:
         if keyword in text:
             return status
     return DEFAULT_STATUS
@@ -688,7 +731,7 @@ class _Distinct:
 
 # One run normalises every list of the country, and lists repeat each other's names (a national run has
 # ~5 rows per distinct raw name): results are kept across calls, not only within one frame. The rules are
-# pure functions of the text and the vocabularies loaded at import, so a cached result is always right;
+# pure functions of the text and the current vocabulary (``use_vocab`` empties them when it changes);
 # the bound keeps a national run's cache to a few hundred MB. lru_cache is thread-safe.
 _CACHE_SIZE = 1 << 19
 
@@ -758,14 +801,18 @@ def _status(raw: str | None) -> str:
     return map_status(raw)
 
 
-def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+def normalise(frame: pd.DataFrame, vocab: Vocab | None = None) -> pd.DataFrame:
     """Return a new frame with the normalised columns added (docs/architecture.md); rows keep their order.
+
+    ``vocab``: the vocabulary to use (``use_vocab``); None keeps the current one (data/vocab by default).
 
     Added: ``name_norm``, ``main_name``, ``sub_item``, ``power_type``, ``power_type_inferred`` (bool),
     ``base_code``, ``status`` and ``norm_warnings`` (a list of ``column: message`` strings per row).
     The result of every row equals that of the scalar functions (``map_power_type`` with the row's
     ``base_code``); only the order of evaluation differs.
     """
+    if vocab is not None:
+        use_vocab(vocab)
     with _gc_paused():
         return _normalise(frame)
 
@@ -829,6 +876,3 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         status=objects(status),
         norm_warnings=objects(norm_warnings),
     )
-
-
-_VOCAB = load_vocab()

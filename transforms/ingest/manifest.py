@@ -140,9 +140,17 @@ class Manifest:
     max_error_share: float = DEFAULT_MAX_ERROR_SHARE
     jurisdictions: Path | None = None
     reviews: Path | None = None  # the reviews file (``transforms.examine.reviews``)
+    vocab: Path | None = None  # a vocabulary folder replacing data/vocab's (``transforms.clean.normalise``)
 
 
-_RUN_KEYS = {"name": str, "match_threshold": float, "max_error_share": float, "jurisdictions": str, "reviews": str}
+_RUN_KEYS = {
+    "name": str,
+    "match_threshold": float,
+    "max_error_share": float,
+    "jurisdictions": str,
+    "reviews": str,
+    "vocab": str,
+}
 _SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "jurisdiction": str,
@@ -220,6 +228,11 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
         reviews = (path.parent / run["reviews"]).resolve()
         if (problem := not_a_list_file(reviews)) is not None:
             raise ManifestError(f"[run].reviews: {problem}")
+    vocab = None
+    if "vocab" in run:
+        vocab = (path.parent / run["vocab"]).resolve()
+        if not vocab.is_dir():
+            raise ManifestError(f"[run].vocab: {vocab} is not a folder (the vocabulary CSVs of data/vocab)")
 
     raw_sources = doc.get("source", [])
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -254,6 +267,7 @@ def load_manifest(path: Path | str, known_jurisdictions: set[str] | None = None)
         max_error_share=share,
         jurisdictions=jurisdictions,
         reviews=reviews,
+        vocab=vocab,
     )
 
 
