@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.ingest.manifest import ArgumentError, ManifestError, check_run_arguments
+from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD, ArgumentError, ManifestError, check_run_arguments
 
 if TYPE_CHECKING:
     from flows.api import TemporaryApi
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--match-threshold",
         type=float,
         default=None,
-        help="fuzzy-link cut-off in [0, 1] (default: manifest's, else 0.86)",
+        help=f"fuzzy-link cut-off in [0, 1] (default: manifest's, else {DEFAULT_MATCH_THRESHOLD})",
     )
     run.add_argument(
         "--max-error-share",

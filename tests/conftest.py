@@ -24,3 +24,17 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+def bench_eval():
+    """``bench/eval.py`` as a module (a script, not a package): the datasets and scorers ``make eval`` uses."""
+    import importlib.util
+    import sys
+
+    if "bench_eval" in sys.modules:
+        return sys.modules["bench_eval"]
+    spec = importlib.util.spec_from_file_location("bench_eval", REPO / "bench" / "eval.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_eval"] = module
+    spec.loader.exec_module(module)
+    return module

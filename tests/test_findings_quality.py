@@ -9,12 +9,11 @@ must fall below the floor: the labels are strict enough to tell noise from findi
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import bench_eval
 from transforms.examine.kinds import KINDS
 from transforms.examine.reform import load_rules
 
@@ -22,17 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 FLOOR = 0.95
 
 
-def _bench_eval():
-    spec = importlib.util.spec_from_file_location("bench_eval", REPO / "bench" / "eval.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_eval"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench():
-    return _bench_eval()
+    return bench_eval()
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 
 from synthetic.evaluate import score_links
+from tests.conftest import bench_eval
 from transforms.clean.normalise import normalise_name, split_sub_item
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
 from transforms.link.candidates import CharIndex, similar_cores
@@ -516,19 +515,11 @@ def test_link_rules_hold(rows: list[dict], rnd) -> None:
 # quality floors (measured values minus a small margin; see bench/eval.py for the full table)
 
 
-def _bench_eval():
-    spec = importlib.util.spec_from_file_location("bench_eval", REPO / "bench" / "eval.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_eval"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not (REPO / "data" / "realdata" / "sichuan").exists(), reason="real lists not bundled")
 def test_quality_floor_real_sichuan_pair() -> None:
     """Codes stripped; truth = same basic code. Measured: strict P 0.984 R 0.969 F1 0.976 (1 FP is the
     source's own code collision); with colliding codes left out P 1.000 R 0.968 F1 0.984."""
-    items, registry, truth, clean = _bench_eval().real_sichuan()
+    items, registry, truth, clean = bench_eval().real_sichuan()
     links = link_items(items, registry)
     strict = score_links(links, truth)["overall"]
     assert strict.precision >= 0.98 and strict.f1 >= 0.97, strict
@@ -546,7 +537,7 @@ def test_quality_floor_real_sichuan_pair() -> None:
 def test_quality_floor_small_synthetic_tree(tmp_path: Path) -> None:
     """generate_tree(seed=0), one province, 2 counties per city: measured F1 ≥ 0.999 with codes, and the
     code links exact; without codes F1 ≥ 0.998."""
-    bench = _bench_eval()
+    bench = bench_eval()
     from synthetic.generate import generate_tree
     from transforms.ingest.jurisdictions import load_registry
 
