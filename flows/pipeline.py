@@ -14,6 +14,7 @@ Tasks are thin: each calls transforms. Everything is assembled in a staging fold
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -446,17 +447,18 @@ def group_by_scope(specs: list[SourceSpec], registry: Registry) -> dict[str, lis
 
 
 def _fetch_info(result: SourceResult, outcome: FetchOutcome | str | None) -> SourceResult:
-    if isinstance(outcome, FetchOutcome):
-        result.fetch = {
-            "status": outcome.status,
-            "url": outcome.url,
-            "etag": outcome.etag,
-            "last_modified": outcome.last_modified,
-            "attempts": outcome.attempts,
-            "seconds": outcome.seconds,
-            "stored": f"downloads/{outcome.sha256}",
-        }
-    return result
+    if not isinstance(outcome, FetchOutcome):
+        return result
+    fetch = {
+        "status": outcome.status,
+        "url": outcome.url,
+        "etag": outcome.etag,
+        "last_modified": outcome.last_modified,
+        "attempts": outcome.attempts,
+        "seconds": outcome.seconds,
+        "stored": f"downloads/{outcome.sha256}",
+    }
+    return dataclasses.replace(result, fetch=fetch)
 
 
 def run_scopes(

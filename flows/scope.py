@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,13 +82,15 @@ MATCH_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceResult:
     """What one source gave: its normalised rows (or, when unchanged, its cached validated rows), or why none.
 
     ``validated`` is filled by validation, or straight from the cache when the source's bytes, read
     options and the code are unchanged (``cached``): then ``rows`` is None and nothing was read or
     validated again. Once its scope is done, the frames are dropped (``light``): run.json needs counts only.
+    Immutable: each stage returns new results (``dataclasses.replace``), so a result handed to another
+    worker or kept for run.json never changes under its holder.
     """
 
     spec: SourceSpec
@@ -114,18 +116,7 @@ class SourceResult:
         if self.validated is not None:
             v = self.validated
             validated = ValidatedSource(pd.DataFrame(), pd.DataFrame(), v.rows_read, v.expectations, v.info)
-        return SourceResult(
-            self.spec,
-            None,
-            self.sha256,
-            self.bytes,
-            self.info,
-            self.error,
-            self.key,
-            validated,
-            self.cached,
-            self.fetch,
-        )
+        return replace(self, rows=None, validated=validated)
 
 
 @dataclass
@@ -232,12 +223,12 @@ def _positions_by_source(frame: pd.DataFrame) -> dict[str, Any]:
 
 def validate_scope(
     results: list[SourceResult], registry: Registry, staging: Path, scope: str, cache: RunCache | None
-) -> bool:
+) -> tuple[list[SourceResult], bool]:
     """Great Expectations over the scope's freshly read sources (one checkpoint), then each source's share.
 
     Expectations are row-level, so validating a scope (or a source) gives every row the verdict it gets
     in any larger batch; that is what lets scopes and cached sources be validated separately. Returns
-    whether GX ran.
+    the results with their ``validated`` share, and whether GX ran.
     """
     fresh = [r for r in results if r.rows is not None and r.validated is None]
     frames = [r.rows for r in fresh if r.rows is not None and len(r.rows)]
@@ -249,11 +240,13 @@ def validate_scope(
     positions = (
         (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome is not None else None
     )
+    done: dict[int, SourceResult] = {}
     for r in fresh:
-        r.validated = _split_validated(r, outcome, positions)
+        validated = _split_validated(r, outcome, positions)
         if cache is not None and r.key is not None:
-            cache.put_source(r.key, r.validated)
-    return outcome is not None
+            cache.put_source(r.key, validated)
+        done[id(r)] = replace(r, validated=validated)
+    return [done.get(id(r), r) for r in results], outcome is not None
 
 
 def _split_validated(
@@ -277,8 +270,9 @@ def _split_validated(
     )
 
 
-def count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantine: pd.DataFrame) -> None:
-    """Items, quarantined rows and warnings per source into its info; a lost row stops the run."""
+def count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantine: pd.DataFrame) -> list[SourceResult]:
+    """The results with items, quarantined rows and warnings per source in their info; a lost row stops
+    the run."""
     item_counts = items.groupby("source_id").size().to_dict() if len(items) else {}
     warn_counts = (
         items.assign(_w=[bool(w) for w in items["warnings"]]).groupby("source_id")["_w"].sum().to_dict()
@@ -286,12 +280,18 @@ def count_per_source(results: list[SourceResult], items: pd.DataFrame, quarantin
         else {}
     )
     quarantine_counts = quarantine.groupby("source_id").size().to_dict() if len(quarantine) else {}
+    counted = []
     for r in results:
-        r.info["items"] = int(item_counts.get(r.spec.id, 0))
-        r.info["quarantined"] = int(quarantine_counts.get(r.spec.id, 0))
-        r.info["warnings"] = int(warn_counts.get(r.spec.id, 0))
-        if r.info["items"] + r.info["quarantined"] != r.rows_read:
+        info = {
+            **r.info,
+            "items": int(item_counts.get(r.spec.id, 0)),
+            "quarantined": int(quarantine_counts.get(r.spec.id, 0)),
+            "warnings": int(warn_counts.get(r.spec.id, 0)),
+        }
+        if info["items"] + info["quarantined"] != r.rows_read:
             raise AssertionError(f"{r.spec.id}: items + quarantined != rows read ({r.rows_read}); a row was lost")
+        counted.append(replace(r, info=info))
+    return counted
 
 
 # ---- the scope's tables ------------------------------------------------------------------------------------
@@ -452,25 +452,67 @@ def finish_scope(
 ) -> ScopeOutput:
     """Validate, assemble, match and examine one scope; write its parts; return the compact rest.
 
+    The tables come from ``scope_tables`` one at a time and are written here, in one place, as they
+    come: a province's tables are never all in memory at once.
+    """
+    tables = scope_tables(
+        province,
+        results,
+        registry=registry,
+        all_specs=all_specs,
+        national=national,
+        staging=staging,
+        cache=cache,
+        threshold=threshold,
+        previous=previous,
+        as_of=as_of,
+        link_reviews=link_reviews,
+    )
+    while True:
+        try:
+            name, table = next(tables)
+        except StopIteration as done:
+            return done.value
+        write_part(staging, name, province, table)
+
+
+def scope_tables(
+    province: str,
+    results: list[SourceResult],
+    *,
+    registry: Registry,
+    all_specs: Sequence[SourceSpec],
+    national: NationalContext | None,
+    staging: Path,
+    cache: RunCache | None,
+    threshold: float,
+    previous: Path | None,
+    as_of: Any,
+    link_reviews: Sequence[Decision] = (),
+) -> Iterator[tuple[str, pa.Table]]:
+    """Yield the scope's tables as ``(table name, part)`` in the order they are made; return its
+    ``ScopeOutput`` (the generator's value).
+
     ``national`` is the national scope's output context (None when this *is* the national scope or the
     run has no national list). ``previous`` is the output folder to report changes against, if any.
-    ``link_reviews`` are the reviews file's link decisions, applied to the matcher's links.
+    ``link_reviews`` are the reviews file's link decisions, applied to the matcher's links. ``staging``
+    is only where Great Expectations writes its Data Docs.
     """
     clock = StageClock()
     with clock.stage("validate"):
-        ran_gx = validate_scope(results, registry, staging, province, cache)
+        results, ran_gx = validate_scope(results, registry, staging, province, cache)
         parts = [r.validated for r in results if r.validated is not None]
         item_parts = [v.items for v in parts if len(v.items)]
         quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
         items = pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame()
         quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
-    count_per_source(results, items, quarantine)
+    results = count_per_source(results, items, quarantine)
     with clock.stage("assemble"):
         if len(items):
             items["item_id"] = item_ids(items)
-            write_part(staging, "items", province, to_items_table(items))
+            yield "items", to_items_table(items)
         if len(quarantine):
-            write_part(staging, "quarantine", province, to_quarantine_table(quarantine))
+            yield "quarantine", to_quarantine_table(quarantine)
     specs = [r.spec for r in results]
     current = items[items["source_id"].isin(current_source_ids(specs))] if len(items) else items
     above = national if national is not None and province != NATIONAL else None
@@ -480,7 +522,7 @@ def finish_scope(
         if len(current) and province != NATIONAL:
             links, matched = match_scope(current, upper_current, registry, threshold, cache)
         links, reviewed = apply_link_reviews(links, current, upper_current, link_reviews, registry)
-        write_part(staging, "links", province, links)
+        yield "links", links
 
     # Everything below compares the scope with the national lists: it runs on both, then keeps the
     # rows that are not about the national lists alone (the national scope owns those).
@@ -496,18 +538,17 @@ def finish_scope(
     with clock.stage("changes"):
         earlier = load_previous_items(previous, provinces) if previous is not None else None
         changes = track_changes(scope_specs, registry, scope_items, earlier, threshold)
-        write_part(staging, "changes", province, owned_changes(changes) if above is not None else changes)
+        yield "changes", owned_changes(changes) if above is not None else changes
     with clock.stage("findings"):
         reform = ReformCheck.prepare(scope_current, links, registry)
         findings = find_all(registry, scope_items, scope_current, links, changes, as_of, reform, threshold=threshold)
-        write_part(staging, "findings", province, owned(findings, "findings"))
+        yield "findings", owned(findings, "findings")
     with clock.stage("summarise"):
         if len(current):
-            write_part(staging, "summary", province, summarise(current))
-            write_part(staging, "citations", province, citations_table(current))
-            tables = reform.tables(changes=changes, all_items=scope_items)
-            for name, table in tables.items():
-                write_part(staging, f"reform/{name}", province, owned(table, f"reform/{name}"))
+            yield "summary", summarise(current)
+            yield "citations", citations_table(current)
+            for name, table in reform.tables(changes=changes, all_items=scope_items).items():
+                yield f"reform/{name}", owned(table, f"reform/{name}")
     consolidate_items = pa.Table.from_pandas(
         current[list(CONSOLIDATE_COLUMNS)] if len(current) else pd.DataFrame(columns=list(CONSOLIDATE_COLUMNS)),
         preserve_index=False,
