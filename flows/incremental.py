@@ -119,6 +119,8 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry) -> str:
         spec.header_row,
         sorted(spec.columns.items()),
         spec.published.isoformat() if spec.published else None,
+        spec.data_selector,
+        repr(spec.paginator),
     )
     entry = registry_entry(registry, spec.jurisdiction)
     return _digest("source", CACHE_FORMAT, code_version(), sha256, options, entry)[:32]

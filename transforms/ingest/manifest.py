@@ -108,6 +108,65 @@ def check_run_arguments(
             raise ArgumentError(f"previous: {folder} is not a powerlists output folder (no items/*.parquet)")
 
 
+PAGINATOR_TYPES = ("page_number", "offset")
+
+
+@dataclass(frozen=True)
+class Paginator:
+    """How to walk a paginated JSON API (``[source.paginator]``); names follow dlt's REST API source.
+
+    ``page_number``: ``page_param`` counts pages from ``base_page``, ``page_size_param = page_size`` is sent
+    with every request when given. ``offset``: ``offset_param`` starts at ``offset`` and grows by ``limit``,
+    sent as ``limit_param``. ``total_path`` is the total number of *records* (not pages, unlike dlt's
+    page-number paginator: portals such as 辽宁's ``findCatalog`` report ``data.total`` records);
+    ``maximum_page`` / ``maximum_offset`` stop the walk there.
+    """
+
+    type: str
+    total_path: str | None = None
+    page_param: str = "page"
+    base_page: int = 1
+    page_size_param: str | None = None
+    page_size: int | None = None
+    maximum_page: int | None = None
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int | None = None
+    offset: int = 0
+    maximum_offset: int | None = None
+
+
+_PAGINATOR_KEYS: dict[str, dict[str, type]] = {
+    "page_number": {
+        "type": str,
+        "total_path": str,
+        "page_param": str,
+        "base_page": int,
+        "page_size_param": str,
+        "page_size": int,
+        "maximum_page": int,
+    },
+    "offset": {
+        "type": str,
+        "total_path": str,
+        "offset_param": str,
+        "limit_param": str,
+        "limit": int,
+        "offset": int,
+        "maximum_offset": int,
+    },
+}
+_JSON_PATH = re.compile(r"^[^.\s]+(?:\.[^.\s]+)*$")
+
+
+def check_json_path(path: str) -> str:
+    """A dotted path (``data.list``; ``$.`` in front allowed, as dlt writes JSONPath), normalised, or ValueError."""
+    stripped = path.strip().removeprefix("$.").removeprefix("$")
+    if not _JSON_PATH.match(stripped):
+        raise ValueError(f"{path!r} is not a dotted path of keys such as 'data.list'")
+    return stripped
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     id: str
@@ -123,6 +182,8 @@ class SourceSpec:
     source_url: str | None = None
     licence: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    data_selector: str | None = None
+    paginator: Paginator | None = None
 
     @property
     def location(self) -> str:
@@ -156,6 +217,8 @@ _SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "source_url": str,
     "licence": str,
     "columns": dict,
+    "data_selector": str,
+    "paginator": dict,
 }
 
 
@@ -295,6 +358,19 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
             raise ValueError(f"columns.{canonical}: not a canonical column ({', '.join(CANONICAL_COLUMNS)})")
         if not isinstance(header, str):
             raise ValueError(f"columns.{canonical}: expected the header text as a string, got {header!r}")
+    data_selector = None
+    if "data_selector" in entry:
+        if fmt != "json":
+            raise ValueError(f'data_selector: only for format = "json", not {fmt!r}')
+        try:
+            data_selector = check_json_path(entry["data_selector"])
+        except ValueError as exc:
+            raise ValueError(f"data_selector: {exc}") from None
+    paginator = None
+    if "paginator" in entry:
+        if url is None or fmt != "json":
+            raise ValueError('paginator: only for a url source with format = "json"')
+        paginator = _parse_paginator(entry["paginator"])
     return SourceSpec(
         id=entry["id"],
         jurisdiction=entry["jurisdiction"],
@@ -309,4 +385,45 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
         source_url=entry.get("source_url"),
         licence=entry.get("licence"),
         columns=dict(columns),
+        data_selector=data_selector,
+        paginator=paginator,
     )
+
+
+def _parse_paginator(table: dict[str, Any]) -> Paginator:
+    kind = table.get("type")
+    if kind not in PAGINATOR_TYPES:
+        raise ValueError(f"paginator.type: expected one of {PAGINATOR_TYPES}, got {kind!r}")
+    known = _PAGINATOR_KEYS[kind]
+    for key, value in table.items():
+        if key not in known:
+            raise ValueError(f"paginator.{key}: unknown key for type {kind!r} (known: {', '.join(known)})")
+        if not _check_type(value, known[key]):
+            raise ValueError(f"paginator.{key}: expected {_type_name(known[key])}, got {value!r}")
+    fields = dict(table)
+    for key in ("total_path",):
+        if key in fields:
+            try:
+                fields[key] = check_json_path(fields[key])
+            except ValueError as exc:
+                raise ValueError(f"paginator.{key}: {exc}") from None
+    for key in ("page_param", "page_size_param", "offset_param", "limit_param"):
+        if key in fields and not fields[key].strip():
+            raise ValueError(f"paginator.{key}: must not be empty")
+    minimum = {"base_page": 0, "page_size": 1, "maximum_page": 0, "limit": 1, "offset": 0, "maximum_offset": 0}
+    for key, least in minimum.items():
+        if key in fields and fields[key] < least:
+            raise ValueError(f"paginator.{key}: must be {least} or more, got {fields[key]}")
+    if kind == "page_number":
+        if ("page_size_param" in fields) != ("page_size" in fields):
+            raise ValueError("paginator: page_size_param and page_size go together (or neither)")
+        if fields.get("page_size_param") == fields.get("page_param", "page"):
+            raise ValueError("paginator: page_param and page_size_param must differ")
+        if fields.get("maximum_page", fields.get("base_page", 1)) < fields.get("base_page", 1):
+            raise ValueError("paginator.maximum_page: must not be below base_page")
+    else:
+        if "limit" not in fields:
+            raise ValueError("paginator.limit: missing (the page size sent as limit_param)")
+        if fields.get("limit_param", "limit") == fields.get("offset_param", "offset"):
+            raise ValueError("paginator: offset_param and limit_param must differ")
+    return Paginator(**fields)

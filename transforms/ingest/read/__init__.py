@@ -80,13 +80,16 @@ def read_rows(
     columns: dict[str, str] | None = None,
     max_cell_chars: int = 32768,
     max_line_bytes: int = MAX_LINE_BYTES,
+    data_selector: str | None = None,
+    paged: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Read one source into the row frame.
 
     Returns ``(frame, info)``; ``info`` records what was detected (encoding, sheets used, header row per
     sheet, the header text behind each canonical column, unmapped headers) so the run report can show it.
     Any failure to read the source as a whole is a :class:`SourceReadError`, whatever its cause, so that
-    one bad file never stops the other sources.
+    one bad file never stops the other sources. ``data_selector`` is where a JSON document keeps its
+    records (``data.list``); ``paged``: the bytes are the pages of a paginated download, in order.
     """
     if (page := html_page_title(data)) is not None:
         raise SourceReadError(
@@ -105,6 +108,8 @@ def read_rows(
                 columns=columns,
                 max_cell_chars=max_cell_chars,
                 max_line_bytes=max_line_bytes,
+                data_selector=data_selector,
+                paged=paged,
             )
     except SourceReadError:
         raise
@@ -186,6 +191,8 @@ def _read(
     columns: dict[str, str] | None,
     max_cell_chars: int,
     max_line_bytes: int,
+    data_selector: str | None = None,
+    paged: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -214,7 +221,7 @@ def _read(
         if fmt == "csv":
             tables = [_csv_table(text, overrides)]
         elif fmt == "json":
-            tables = [_json_table(text)]
+            tables = [_json_table(text, data_selector, paged)]
         else:
             tables = [_jsonl_table(text)]
         explicit_sheet = True

@@ -25,3 +25,6 @@ MAX_MERGED_CELLS = 1_000_000
 
 # below this many unpacked bytes a high ratio cannot hurt, and tiny XML parts compress very well
 _RATIO_FLOOR_BYTES = 10 * 1024 * 1024
+
+# Pages one paginated source may take: a portal list is a few hundred pages; a server that never ends is not.
+MAX_PAGES = 10_000
