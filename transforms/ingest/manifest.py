@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "xlsx", "xls", "json", "jsonl")
+FORMATS = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5")
 CANONICAL_COLUMNS = (
     "name",
@@ -32,7 +32,29 @@ CANONICAL_COLUMNS = (
 DEFAULT_MATCH_THRESHOLD = 0.86
 DEFAULT_MAX_ERROR_SHARE = 0.2
 _SOURCE_ID = re.compile(r"^[a-z0-9._-]+$")
-_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json", ".jsonl": "jsonl"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".zip": "zip",
+}
+#: Old binary Word/WPS files: no reader here (converting needs LibreOffice, ~500 MB), so they are refused.
+OLD_BINARY_SUFFIXES = (".doc", ".wps", ".et")
+OLD_BINARY_MESSAGE = "old binary Word/WPS format: save it as .docx/.xlsx"
+
+
+def format_from_name(name: str) -> str | None:
+    """The format a file name's extension says (``.txt`` is CSV text), or None."""
+    return _EXTENSIONS.get(Path(name).suffix.lower())
+
+
+def old_binary_refusal(name: str) -> str | None:
+    """Why a file called ``name`` cannot be read (an old binary Word/WPS file), or None."""
+    suffix = Path(name).suffix.lower()
+    return f"{OLD_BINARY_MESSAGE} ({suffix})" if suffix in OLD_BINARY_SUFFIXES else None
 
 
 def not_a_list_file(path: Path) -> str | None:
@@ -341,7 +363,9 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
             raise ValueError(f"url: only http(s) URLs are supported, got {url!r}")
         name_for_format = url.split("?", 1)[0]
 
-    fmt = entry.get("format") or _EXTENSIONS.get(Path(name_for_format).suffix.lower())
+    fmt = entry.get("format") or format_from_name(name_for_format)
+    if fmt is None and (refusal := old_binary_refusal(name_for_format)) is not None:
+        raise ValueError(f"format: {refusal}")
     if fmt is None:
         raise ValueError(f"format: cannot tell from '{name_for_format}'; set format = one of {FORMATS}")
     if fmt not in FORMATS:
@@ -349,6 +373,8 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
     encoding = entry.get("encoding", "auto").lower()
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding: '{encoding}' is not one of {ENCODINGS}")
+    if fmt == "zip" and "sheet" in entry:
+        raise ValueError("sheet: not for a zip bundle (every sheet of each workbook in it is read)")
     header_row = entry.get("header_row")
     if header_row is not None and header_row < 1:
         raise ValueError(f"header_row: must be 1 or more, got {header_row}")

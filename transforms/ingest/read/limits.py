@@ -8,6 +8,9 @@ MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
 MAX_ZIP_RATIO = 100
 
+# Members a ZIP bundle may hold: a county's lists are dozens of files; a million empty entries are an attack.
+MAX_ZIP_MEMBERS = 1_000
+
 # A list file larger than this is an export gone wrong or an attack; refused before it is read into memory.
 MAX_SOURCE_BYTES = 200 * 1024 * 1024
 
