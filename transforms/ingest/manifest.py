@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
-ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "cp950", "big5hkscs")
 CANONICAL_COLUMNS = (
     "name",
     "sub_item",
