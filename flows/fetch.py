@@ -24,8 +24,9 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
-from transforms.ingest.fetch import Fetched, FetchError, fetch
+from transforms.ingest.fetch import Fetched, FetchError, NotModified, fetch
 from transforms.ingest.manifest import SourceSpec
+from transforms.ingest.pages import fetch_pages
 
 FETCH_LOG = "fetches.jsonl"
 DEFAULT_RETRIES = 3
@@ -45,6 +46,7 @@ class FetchOutcome:
     last_modified: str | None
     seconds: float
     attempts: int
+    pages: int = 1
 
 
 class DownloadStore:
@@ -142,6 +144,9 @@ def fetch_source(
 ) -> FetchOutcome:
     """Download ``spec.url`` (conditionally when ``previous`` holds validators) into ``downloads``.
 
+    A source with a ``[source.paginator]`` is walked page by page instead, never conditionally (see
+    ``transforms.ingest.pages``); a retry walks it again from the first page.
+
     Raises :class:`~transforms.ingest.fetch.FetchError` so that Prefect records the failed attempt and
     applies the retry policy; the flow turns the final failure into a failed source.
     """
@@ -152,16 +157,23 @@ def fetch_source(
     store = DownloadStore(Path(downloads))
     context = TaskRunContext.get()
     attempt = context.task_run.run_count if context and context.task_run else 1
-    result = fetch(
-        spec.url,
-        timeout=timeout,
-        max_bytes=max_bytes,
-        etag=(previous or {}).get("etag"),
-        last_modified=(previous or {}).get("last_modified"),
-    )
+    if spec.paginator is not None:
+        result: Fetched | NotModified = fetch_pages(
+            spec.url, spec.paginator, spec.data_selector, timeout=timeout, max_bytes=max_bytes
+        )
+    else:
+        result = fetch(
+            spec.url,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            etag=(previous or {}).get("etag"),
+            last_modified=(previous or {}).get("last_modified"),
+        )
     if isinstance(result, Fetched):
         store.put(result.data, result.sha256)
-        logger.info("%s: %d bytes, sha256 %s…", spec.id, len(result.data), result.sha256[:12])
+        logger.info(
+            "%s: %d bytes in %d page(s), sha256 %s…", spec.id, len(result.data), result.pages, result.sha256[:12]
+        )
         return FetchOutcome(
             spec.id,
             spec.url,
@@ -172,6 +184,7 @@ def fetch_source(
             result.last_modified,
             result.seconds,
             attempt,
+            result.pages,
         )
     assert previous is not None, "a 304 needs the validators of an earlier fetch"
     logger.info("%s: not modified since the last run (sha256 %s…)", spec.id, previous["sha256"][:12])

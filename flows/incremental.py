@@ -120,6 +120,8 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry, vocab: Vocab |
         spec.header_row,
         sorted(spec.columns.items()),
         spec.published.isoformat() if spec.published else None,
+        spec.data_selector,
+        repr(spec.paginator),
     )
     entry = registry_entry(registry, spec.jurisdiction)
     if vocab is not None:  # data/vocab is in code_version(); a run's own folder is not

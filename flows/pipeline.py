@@ -455,6 +455,7 @@ def _fetch_info(result: SourceResult, outcome: FetchOutcome | str | None) -> Sou
         "etag": outcome.etag,
         "last_modified": outcome.last_modified,
         "attempts": outcome.attempts,
+        "pages": outcome.pages,
         "seconds": outcome.seconds,
         "stored": f"downloads/{outcome.sha256}",
     }

@@ -188,6 +188,8 @@ def read_source(
             sheet=spec.sheet,
             header_row=spec.header_row,
             columns=spec.columns or None,
+            data_selector=spec.data_selector,
+            paged=spec.paginator is not None,
         )
     except SourceReadError as exc:
         return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)

@@ -85,6 +85,7 @@ class Fetched:
     last_modified: str | None
     content_type: str | None
     seconds: float
+    pages: int = 1  # a paginated walk's body holds all its pages (``transforms.ingest.pages``)
 
 
 @dataclass(frozen=True)

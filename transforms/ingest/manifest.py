@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "xlsx", "xls", "json", "jsonl")
-ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5")
+FORMATS = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "cp950", "big5hkscs")
 CANONICAL_COLUMNS = (
     "name",
     "sub_item",
@@ -32,7 +32,29 @@ CANONICAL_COLUMNS = (
 DEFAULT_MATCH_THRESHOLD = 0.86
 DEFAULT_MAX_ERROR_SHARE = 0.2
 _SOURCE_ID = re.compile(r"^[a-z0-9._-]+$")
-_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json", ".jsonl": "jsonl"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".zip": "zip",
+}
+#: Old binary Word/WPS files: no reader here (converting needs LibreOffice, ~500 MB), so they are refused.
+OLD_BINARY_SUFFIXES = (".doc", ".wps", ".et")
+OLD_BINARY_MESSAGE = "old binary Word/WPS format: save it as .docx/.xlsx"
+
+
+def format_from_name(name: str) -> str | None:
+    """The format a file name's extension says (``.txt`` is CSV text), or None."""
+    return _EXTENSIONS.get(Path(name).suffix.lower())
+
+
+def old_binary_refusal(name: str) -> str | None:
+    """Why a file called ``name`` cannot be read (an old binary Word/WPS file), or None."""
+    suffix = Path(name).suffix.lower()
+    return f"{OLD_BINARY_MESSAGE} ({suffix})" if suffix in OLD_BINARY_SUFFIXES else None
 
 
 def not_a_list_file(path: Path) -> str | None:
@@ -108,6 +130,65 @@ def check_run_arguments(
             raise ArgumentError(f"previous: {folder} is not a powerlists output folder (no items/*.parquet)")
 
 
+PAGINATOR_TYPES = ("page_number", "offset")
+
+
+@dataclass(frozen=True)
+class Paginator:
+    """How to walk a paginated JSON API (``[source.paginator]``); names follow dlt's REST API source.
+
+    ``page_number``: ``page_param`` counts pages from ``base_page``, ``page_size_param = page_size`` is sent
+    with every request when given. ``offset``: ``offset_param`` starts at ``offset`` and grows by ``limit``,
+    sent as ``limit_param``. ``total_path`` is the total number of *records* (not pages, unlike dlt's
+    page-number paginator: portals such as 辽宁's ``findCatalog`` report ``data.total`` records);
+    ``maximum_page`` / ``maximum_offset`` stop the walk there.
+    """
+
+    type: str
+    total_path: str | None = None
+    page_param: str = "page"
+    base_page: int = 1
+    page_size_param: str | None = None
+    page_size: int | None = None
+    maximum_page: int | None = None
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int | None = None
+    offset: int = 0
+    maximum_offset: int | None = None
+
+
+_PAGINATOR_KEYS: dict[str, dict[str, type]] = {
+    "page_number": {
+        "type": str,
+        "total_path": str,
+        "page_param": str,
+        "base_page": int,
+        "page_size_param": str,
+        "page_size": int,
+        "maximum_page": int,
+    },
+    "offset": {
+        "type": str,
+        "total_path": str,
+        "offset_param": str,
+        "limit_param": str,
+        "limit": int,
+        "offset": int,
+        "maximum_offset": int,
+    },
+}
+_JSON_PATH = re.compile(r"^[^.\s]+(?:\.[^.\s]+)*$")
+
+
+def check_json_path(path: str) -> str:
+    """A dotted path (``data.list``; ``$.`` in front allowed, as dlt writes JSONPath), normalised, or ValueError."""
+    stripped = path.strip().removeprefix("$.").removeprefix("$")
+    if not _JSON_PATH.match(stripped):
+        raise ValueError(f"{path!r} is not a dotted path of keys such as 'data.list'")
+    return stripped
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     id: str
@@ -123,6 +204,8 @@ class SourceSpec:
     source_url: str | None = None
     licence: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    data_selector: str | None = None
+    paginator: Paginator | None = None
 
     @property
     def location(self) -> str:
@@ -165,6 +248,8 @@ _SOURCE_KEYS: dict[str, type | tuple[type, ...]] = {
     "source_url": str,
     "licence": str,
     "columns": dict,
+    "data_selector": str,
+    "paginator": dict,
 }
 
 
@@ -299,7 +384,9 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
             raise ValueError(f"url: only http(s) URLs are supported, got {url!r}")
         name_for_format = url.split("?", 1)[0]
 
-    fmt = entry.get("format") or _EXTENSIONS.get(Path(name_for_format).suffix.lower())
+    fmt = entry.get("format") or format_from_name(name_for_format)
+    if fmt is None and (refusal := old_binary_refusal(name_for_format)) is not None:
+        raise ValueError(f"format: {refusal}")
     if fmt is None:
         raise ValueError(f"format: cannot tell from '{name_for_format}'; set format = one of {FORMATS}")
     if fmt not in FORMATS:
@@ -307,6 +394,8 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
     encoding = entry.get("encoding", "auto").lower()
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding: '{encoding}' is not one of {ENCODINGS}")
+    if fmt == "zip" and "sheet" in entry:
+        raise ValueError("sheet: not for a zip bundle (every sheet of each workbook in it is read)")
     header_row = entry.get("header_row")
     if header_row is not None and header_row < 1:
         raise ValueError(f"header_row: must be 1 or more, got {header_row}")
@@ -316,6 +405,19 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
             raise ValueError(f"columns.{canonical}: not a canonical column ({', '.join(CANONICAL_COLUMNS)})")
         if not isinstance(header, str):
             raise ValueError(f"columns.{canonical}: expected the header text as a string, got {header!r}")
+    data_selector = None
+    if "data_selector" in entry:
+        if fmt != "json":
+            raise ValueError(f'data_selector: only for format = "json", not {fmt!r}')
+        try:
+            data_selector = check_json_path(entry["data_selector"])
+        except ValueError as exc:
+            raise ValueError(f"data_selector: {exc}") from None
+    paginator = None
+    if "paginator" in entry:
+        if url is None or fmt != "json":
+            raise ValueError('paginator: only for a url source with format = "json"')
+        paginator = _parse_paginator(entry["paginator"])
     return SourceSpec(
         id=entry["id"],
         jurisdiction=entry["jurisdiction"],
@@ -330,4 +432,45 @@ def _parse_source(entry: dict[str, Any], base: Path, known: set[str] | None) -> 
         source_url=entry.get("source_url"),
         licence=entry.get("licence"),
         columns=dict(columns),
+        data_selector=data_selector,
+        paginator=paginator,
     )
+
+
+def _parse_paginator(table: dict[str, Any]) -> Paginator:
+    kind = table.get("type")
+    if kind not in PAGINATOR_TYPES:
+        raise ValueError(f"paginator.type: expected one of {PAGINATOR_TYPES}, got {kind!r}")
+    known = _PAGINATOR_KEYS[kind]
+    for key, value in table.items():
+        if key not in known:
+            raise ValueError(f"paginator.{key}: unknown key for type {kind!r} (known: {', '.join(known)})")
+        if not _check_type(value, known[key]):
+            raise ValueError(f"paginator.{key}: expected {_type_name(known[key])}, got {value!r}")
+    fields = dict(table)
+    for key in ("total_path",):
+        if key in fields:
+            try:
+                fields[key] = check_json_path(fields[key])
+            except ValueError as exc:
+                raise ValueError(f"paginator.{key}: {exc}") from None
+    for key in ("page_param", "page_size_param", "offset_param", "limit_param"):
+        if key in fields and not fields[key].strip():
+            raise ValueError(f"paginator.{key}: must not be empty")
+    minimum = {"base_page": 0, "page_size": 1, "maximum_page": 0, "limit": 1, "offset": 0, "maximum_offset": 0}
+    for key, least in minimum.items():
+        if key in fields and fields[key] < least:
+            raise ValueError(f"paginator.{key}: must be {least} or more, got {fields[key]}")
+    if kind == "page_number":
+        if ("page_size_param" in fields) != ("page_size" in fields):
+            raise ValueError("paginator: page_size_param and page_size go together (or neither)")
+        if fields.get("page_size_param") == fields.get("page_param", "page"):
+            raise ValueError("paginator: page_param and page_size_param must differ")
+        if fields.get("maximum_page", fields.get("base_page", 1)) < fields.get("base_page", 1):
+            raise ValueError("paginator.maximum_page: must not be below base_page")
+    else:
+        if "limit" not in fields:
+            raise ValueError("paginator.limit: missing (the page size sent as limit_param)")
+        if fields.get("limit_param", "limit") == fields.get("offset_param", "offset"):
+            raise ValueError("paginator: offset_param and limit_param must differ")
+    return Paginator(**fields)

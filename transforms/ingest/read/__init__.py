@@ -27,6 +27,8 @@ from transforms.ingest.columns import (
     map_headers,
     unique_keys,
 )
+from transforms.ingest.manifest import OLD_BINARY_MESSAGE, format_from_name, old_binary_refusal
+from transforms.ingest.read.bundle import zip_members
 from transforms.ingest.read.csvfile import _csv_table
 from transforms.ingest.read.jsonfile import _json_table, _jsonl_table
 from transforms.ingest.read.limits import (
@@ -66,7 +68,7 @@ __all__ = [
     "read_source_file",
 ]
 
-FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl")
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
 
 
 def read_rows(
@@ -80,13 +82,16 @@ def read_rows(
     columns: dict[str, str] | None = None,
     max_cell_chars: int = 32768,
     max_line_bytes: int = MAX_LINE_BYTES,
+    data_selector: str | None = None,
+    paged: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Read one source into the row frame.
 
     Returns ``(frame, info)``; ``info`` records what was detected (encoding, sheets used, header row per
     sheet, the header text behind each canonical column, unmapped headers) so the run report can show it.
     Any failure to read the source as a whole is a :class:`SourceReadError`, whatever its cause, so that
-    one bad file never stops the other sources.
+    one bad file never stops the other sources. ``data_selector`` is where a JSON document keeps its
+    records (``data.list``); ``paged``: the bytes are the pages of a paginated download, in order.
     """
     if (page := html_page_title(data)) is not None:
         raise SourceReadError(
@@ -105,6 +110,8 @@ def read_rows(
                 columns=columns,
                 max_cell_chars=max_cell_chars,
                 max_line_bytes=max_line_bytes,
+                data_selector=data_selector,
+                paged=paged,
             )
     except SourceReadError:
         raise
@@ -186,6 +193,8 @@ def _read(
     columns: dict[str, str] | None,
     max_cell_chars: int,
     max_line_bytes: int,
+    data_selector: str | None = None,
+    paged: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -201,11 +210,23 @@ def _read(
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceReadError(f"refused: {len(data):,} bytes, over the limit of {MAX_SOURCE_BYTES:,} bytes")
 
+    if fmt == "zip":
+        return _read_zip(
+            data,
+            source_id=source_id,
+            encoding=encoding,
+            header_row=header_row,
+            columns=columns,
+            max_cell_chars=max_cell_chars,
+            max_line_bytes=max_line_bytes,
+        )
     detected: str | None = None
     if fmt in ("xlsx", "xls"):
         tables = _read_workbook(data, fmt, sheet)
         explicit_sheet = sheet is not None
     else:
+        if data.startswith(_OLE2):
+            raise SourceReadError(_ole2_refusal(data))
         if fmt in ("csv", "jsonl"):  # a JSON document may legitimately be one long line
             _check_line_lengths(data, max_line_bytes)
         text, detected = _decode(data, encoding)
@@ -214,7 +235,7 @@ def _read(
         if fmt == "csv":
             tables = [_csv_table(text, overrides)]
         elif fmt == "json":
-            tables = [_json_table(text)]
+            tables = [_json_table(text, data_selector, paged)]
         else:
             tables = [_jsonl_table(text)]
         explicit_sheet = True
@@ -278,6 +299,79 @@ def _read(
     if builder.n_rows == 0:
         raise SourceReadError("no data rows: the JSON holds no objects" if is_json else "header only: no data rows")
     return builder.frame(), info
+
+
+_OLE2 = b"\xd0\xcf\x11\xe0"
+
+
+def _ole2_refusal(data: bytes) -> str:
+    """Why OLE2 bytes (Office 97–2003, WPS) given as text cannot be read: only an .xls workbook can."""
+    if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
+        return 'an OLE file, probably an xls workbook: set format = "xls"'
+    return f'{OLD_BINARY_MESSAGE} (an OLE2 file; if it is an Excel .xls workbook, set format = "xls")'
+
+
+def _read_zip(
+    data: bytes,
+    *,
+    source_id: str,
+    encoding: str,
+    header_row: int | None,
+    columns: dict[str, str] | None,
+    max_cell_chars: int,
+    max_line_bytes: int,
+) -> tuple[pd.DataFrame, dict]:
+    """Every list file of a ZIP bundle (``bundle``), one after the other, each member's name in ``sheet``
+    (``member:sheet`` for a workbook's sheets) so items and quarantined rows say which file they came from.
+
+    ``encoding``, ``header_row`` and ``columns`` apply to every member; a member that fails fails the
+    source, its name in the message.
+    """
+    known = [f for f in FORMATS if f != "zip"]
+    members, skipped = zip_members(data, format_from_name, known, old_binary_refusal)
+    if not members:
+        found = f" ({'; '.join(skipped)})" if skipped else ""
+        raise SourceReadError(f"the zip bundle holds no list file ({', '.join(known)}){found}")
+    frames = []
+    info: dict = {"encoding": None, "sheets": [], "header_row": {}, "columns": {}, "unmapped": [], "members": {}}
+    warnings = list(skipped)
+    for member in members:
+        try:
+            if (page := html_page_title(member.data)) is not None:
+                raise SourceReadError(f"this is an HTML page, not a {member.fmt} file (its title: {page!r})")
+            frame, part = _read(
+                member.data,
+                source_id=source_id,
+                fmt=member.fmt,
+                encoding=encoding,
+                sheet=None,
+                header_row=header_row,
+                columns=columns,
+                max_cell_chars=max_cell_chars,
+                max_line_bytes=max_line_bytes,
+            )
+        except SourceReadError as exc:
+            raise SourceReadError(f"zip member {member.name!r}: {exc}") from exc
+        label = {s: _member_sheet(member.name, s) for s in frame["sheet"].unique()}
+        frame["sheet"] = frame["sheet"].map(label)
+        frames.append(frame)
+        info["members"][member.name] = {"format": member.fmt, "encoding": part["encoding"], "rows": len(frame)}
+        info["sheets"].extend(_member_sheet(member.name, s) for s in part["sheets"])
+        for sheet, row in part["header_row"].items():
+            info["header_row"][_member_sheet(member.name, sheet)] = row
+        for canon, header in part["columns"].items():
+            info["columns"].setdefault(canon, header)
+        info["unmapped"].extend(h for h in part["unmapped"] if h not in info["unmapped"])
+        warnings.extend(f"zip member {member.name!r}: {w}" for w in part.get("read_warnings", []))
+    encodings = sorted({m["encoding"] for m in info["members"].values() if m["encoding"]})
+    info["encoding"] = ", ".join(encodings) or None
+    if warnings:
+        info["read_warnings"] = warnings
+    return pd.concat(frames, ignore_index=True), info
+
+
+def _member_sheet(member: str, sheet: str) -> str:
+    return f"{member}:{sheet}" if sheet else member
 
 
 def _check_line_lengths(data: bytes, limit: int) -> None:

@@ -111,15 +111,51 @@ def json_kind(value: object) -> str:
         return "a string"
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
     return "a number"
 
 
-def _json_table(text: str) -> Table:
+def select_path(doc: object, path: str) -> object:
+    """The value at a dotted ``path`` (``data.list``; a number indexes an array), or ``LookupError`` naming
+    the first step that is missing."""
+    value = doc
+    for step in path.split("."):
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            raise LookupError(f"no {step!r} in {json_kind(value) if not isinstance(value, dict) else 'the object'}")
+    return value
+
+
+def page_records(doc: object, data_selector: str | None) -> list:
+    """The records of one JSON document: at ``data_selector``, or the one array of objects found in it."""
+    if data_selector is None:
+        return _find_records(doc)
+    try:
+        records = select_path(doc, data_selector)
+    except LookupError as exc:
+        raise SourceReadError(f"data_selector {data_selector!r}: {exc}") from None
+    if not isinstance(records, list):
+        raise SourceReadError(f"data_selector {data_selector!r}: {json_kind(records)}, not an array of records")
+    return records
+
+
+def _json_table(text: str, data_selector: str | None = None, paged: bool = False) -> Table:
+    """``paged``: the document is the array of pages a paginated download stored (``transforms.ingest.pages``),
+    each page's records taken in page order, so a row's number is its place in the whole walk."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SourceReadError(f"invalid JSON: {exc}") from exc
-    elements = _find_records(doc)
+    if paged:
+        if not isinstance(doc, list):
+            raise SourceReadError("a paginated download must be the array of its pages")
+        elements = [record for page in doc for record in page_records(page, data_selector)]
+    else:
+        elements = page_records(doc, data_selector)
     table = records_table((i, element, None) for i, element in enumerate(elements, start=1))
     if _SURROGATE_ESCAPE.search(text):
         _mark_surrogates(table)

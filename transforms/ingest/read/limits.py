@@ -8,6 +8,9 @@ MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
 MAX_ZIP_RATIO = 100
 
+# Members a ZIP bundle may hold: a county's lists are dozens of files; a million empty entries are an attack.
+MAX_ZIP_MEMBERS = 1_000
+
 # A list file larger than this is an export gone wrong or an attack; refused before it is read into memory.
 MAX_SOURCE_BYTES = 200 * 1024 * 1024
 
@@ -25,3 +28,6 @@ MAX_MERGED_CELLS = 1_000_000
 
 # below this many unpacked bytes a high ratio cannot hurt, and tiny XML parts compress very well
 _RATIO_FLOOR_BYTES = 10 * 1024 * 1024
+
+# Pages one paginated source may take: a portal list is a few hundred pages; a server that never ends is not.
+MAX_PAGES = 10_000

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from transforms.ingest.read import limits
+from transforms.ingest.read.bundle import check_unpacked_size
 from transforms.ingest.read.table import SourceReadError, Table
 from transforms.ingest.read.xlsx_fast import load_xlsx_fast
 
@@ -225,9 +226,8 @@ def _xls_tables(data: bytes) -> list[Table]:
 def _check_zip(data: bytes) -> None:
     """Refuse a zip bomb before openpyxl inflates it: the sizes in the zip directory bound what it reads.
 
-    The directory's sizes can be trusted as a bound: ``zipfile`` stops inflating a member at its declared
-    size and then fails the CRC check, so a member that lies about its size cannot expand past it. The
-    merged ranges the sheets declare are checked too (see :data:`limits.MAX_MERGED_CELLS`).
+    (``bundle.check_unpacked_size``). The merged ranges the sheets declare are checked too (see
+    :data:`limits.MAX_MERGED_CELLS`).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -235,18 +235,7 @@ def _check_zip(data: bytes) -> None:
         raise SourceReadError(f"not an xlsx workbook: broken zip archive ({exc})") from exc
     with archive:
         members = archive.infolist()
-        total = sum(member.file_size for member in members)
-        if total > limits.MAX_UNZIPPED_BYTES:
-            raise SourceReadError(
-                f"refused: the workbook unpacks to {total:,} bytes (limit {limits.MAX_UNZIPPED_BYTES:,}); "
-                "possible zip bomb"
-            )
-        if total > limits._RATIO_FLOOR_BYTES and total > limits.MAX_ZIP_RATIO * len(data):
-            raise SourceReadError(
-                f"refused: the workbook unpacks to {total / len(data):.0f} times its size "
-                f"(limit {limits.MAX_ZIP_RATIO}); "
-                "possible zip bomb"
-            )
+        check_unpacked_size(sum(member.file_size for member in members), len(data), "workbook")
         merged = 0
         for member in members:
             if member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml"):
