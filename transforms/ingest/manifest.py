@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
+#: What a source can be (``transforms.ingest.read`` has a reader for each).
+FORMATS = ("csv", "xlsx", "xls", "json", "jsonl", "zip", "html", "docx", "pdf")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "cp950", "big5hkscs")
 CANONICAL_COLUMNS = (
     "name",
@@ -40,6 +41,11 @@ _EXTENSIONS = {
     ".json": "json",
     ".jsonl": "jsonl",
     ".zip": "zip",
+    ".html": "html",
+    ".htm": "html",
+    ".shtml": "html",
+    ".docx": "docx",
+    ".pdf": "pdf",
 }
 #: Old binary Word/WPS files: no reader here (converting needs LibreOffice, ~500 MB), so they are refused.
 OLD_BINARY_SUFFIXES = (".doc", ".wps", ".et")

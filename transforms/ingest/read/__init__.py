@@ -27,9 +27,11 @@ from transforms.ingest.columns import (
     map_headers,
     unique_keys,
 )
-from transforms.ingest.manifest import OLD_BINARY_MESSAGE, format_from_name, old_binary_refusal
+from transforms.ingest.manifest import FORMATS, OLD_BINARY_MESSAGE, format_from_name, old_binary_refusal
 from transforms.ingest.read.bundle import zip_members
 from transforms.ingest.read.csvfile import _csv_table
+from transforms.ingest.read.docxfile import docx_tables
+from transforms.ingest.read.htmlfile import html_tables
 from transforms.ingest.read.jsonfile import _json_table, _jsonl_table
 from transforms.ingest.read.limits import (
     HEADER_SCAN_ROWS,
@@ -40,9 +42,11 @@ from transforms.ingest.read.limits import (
     MAX_WORKBOOK_CELLS,
     MAX_ZIP_RATIO,
 )
+from transforms.ingest.read.pdffile import pdf_tables
 from transforms.ingest.read.table import (
     _STRIP,
     SourceReadError,
+    Table,
     _fill_merges,
     _FrameBuilder,
     _header_index,
@@ -51,7 +55,7 @@ from transforms.ingest.read.table import (
     _where,
 )
 from transforms.ingest.read.text import _decode
-from transforms.ingest.read.workbook import _read_workbook
+from transforms.ingest.read.workbook import _read_workbook, pick_sheet
 
 __all__ = [
     "FORMATS",
@@ -67,8 +71,6 @@ __all__ = [
     "read_rows",
     "read_source_file",
 ]
-
-FORMATS: tuple[str, ...] = ("csv", "xlsx", "xls", "json", "jsonl", "zip")
 
 
 def read_rows(
@@ -93,7 +95,7 @@ def read_rows(
     one bad file never stops the other sources. ``data_selector`` is where a JSON document keeps its
     records (``data.list``); ``paged``: the bytes are the pages of a paginated download, in order.
     """
-    if (page := html_page_title(data)) is not None:
+    if fmt != "html" and (page := html_page_title(data)) is not None:
         raise SourceReadError(
             f"this is an HTML page, not a {fmt} file (as a portal returns for an error, a login or a moved "
             f"file; its title: {page!r}); download the list itself or point url/path at it"
@@ -224,6 +226,10 @@ def _read(
     if fmt in ("xlsx", "xls"):
         tables = _read_workbook(data, fmt, sheet)
         explicit_sheet = sheet is not None
+    elif fmt in DOCUMENT_FORMATS:
+        tables, detected = _document_tables(data, fmt, encoding)
+        tables = pick_sheet(tables, sheet, "table")
+        explicit_sheet = sheet is not None
     else:
         if data.startswith(_OLE2):
             raise SourceReadError(_ole2_refusal(data))
@@ -280,7 +286,7 @@ def _read(
             )
         keys = unique_keys(headers)
         builder.add(table, header_idx, keys, hmap)
-        if fmt in ("xlsx", "xls"):
+        if fmt in ("xlsx", "xls", *DOCUMENT_FORMATS):
             info["sheets"].append(table.sheet)
         if not is_json:
             info["header_row"][table.sheet] = table.row_nos[header_idx]
@@ -290,6 +296,12 @@ def _read(
             if headers[j] and headers[j] not in info["unmapped"]:
                 info["unmapped"].append(headers[j])
 
+    if not builder.used and fmt in DOCUMENT_FORMATS:
+        raise SourceReadError(
+            f"no table of the {fmt} file has a header with an item-name column "
+            f"{f'in row {header_row}' if header_row else f'in its first {HEADER_SCAN_ROWS} rows'} "
+            f'(tables: {", ".join(skipped)}); set sheet = "table N" / header_row / [source.columns]'
+        )
     if not builder.used:
         raise SourceReadError(
             "no usable sheet in workbook: no visible sheet has a header with an item-name column "
@@ -372,6 +384,20 @@ def _read_zip(
 
 def _member_sheet(member: str, sheet: str) -> str:
     return f"{member}:{sheet}" if sheet else member
+
+
+#: Formats whose file holds several tables (``table 1`` …), chosen by their header like a workbook's sheets.
+DOCUMENT_FORMATS = ("html", "docx", "pdf")
+
+
+def _document_tables(data: bytes, fmt: str, encoding: str) -> tuple[list[Table], str | None]:
+    if fmt == "html":
+        return html_tables(data, encoding)
+    if data.startswith(_OLE2):
+        raise SourceReadError(_ole2_refusal(data))
+    if fmt == "docx":
+        return docx_tables(data), None
+    return pdf_tables(data), None
 
 
 def _check_line_lengths(data: bytes, limit: int) -> None:

@@ -58,7 +58,9 @@ class Table:
 
 
 def _where(table: Table, fmt: str) -> str:
-    return f"sheet {table.sheet!r}" if fmt in ("xlsx", "xls") else f"the {fmt} file"
+    if fmt in ("xlsx", "xls"):
+        return f"sheet {table.sheet!r}"
+    return table.sheet if fmt in ("html", "docx", "pdf") else f"the {fmt} file"
 
 
 def _pad_rows(rows: list[list[str]], header_idx: int) -> None:

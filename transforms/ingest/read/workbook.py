@@ -47,18 +47,23 @@ def _read_workbook(data: bytes, fmt: str, sheet: str | int | None) -> list[Table
         raise SourceReadError(f"not a workbook: the .{fmt} file is HTML/XML text, not an Excel file")
     else:
         raise SourceReadError(f"not a workbook: the .{fmt} file is neither a zip (xlsx) nor an OLE (xls) file")
+    return pick_sheet(tables, sheet, "sheet")
+
+
+def pick_sheet(tables: list[Table], sheet: str | int | None, what: str) -> list[Table]:
+    """The tables ``sheet`` names (by name or 0-based index), or all of them when it is None."""
     if sheet is None:
         return tables
     names = [t.sheet for t in tables]
     if isinstance(sheet, int) and not isinstance(sheet, bool):
         if not 0 <= sheet < len(tables):
-            raise SourceReadError(f"sheet index {sheet} out of range: the workbook has {len(tables)} sheets")
+            raise SourceReadError(f"{what} index {sheet} out of range: the file has {len(tables)} {what}s")
         return [tables[sheet]]
     wanted = str(sheet).strip()
     for table in tables:
         if table.sheet == wanted or table.sheet.strip() == wanted:
             return [table]
-    raise SourceReadError(f"no sheet named {wanted!r}; sheets: {', '.join(names)}")
+    raise SourceReadError(f"no {what} named {wanted!r}; {what}s: {', '.join(names)}")
 
 
 _MERGE_REF = re.compile(
