@@ -336,8 +336,9 @@ def _read_zip(
     """Every list file of a ZIP bundle (``bundle``), one after the other, each member's name in ``sheet``
     (``member:sheet`` for a workbook's sheets) so items and quarantined rows say which file they came from.
 
-    ``encoding``, ``header_row`` and ``columns`` apply to every member; a member that fails fails the
-    source, its name in the message.
+    ``encoding``, ``header_row`` and ``columns`` apply to every member; a list file that fails fails the
+    source, its name in the message, while a page or document without a list (a cover letter, a 说明.pdf)
+    is skipped with a warning.
     """
     known = [f for f in FORMATS if f != "zip"]
     members, skipped = zip_members(data, format_from_name, known, old_binary_refusal)
@@ -363,6 +364,9 @@ def _read_zip(
                 max_line_bytes=max_line_bytes,
             )
         except SourceReadError as exc:
+            if member.fmt in DOCUMENT_FORMATS:  # a cover letter or a 说明 beside the lists: no list of its own
+                warnings.append(f"zip member {member.name!r} skipped: {exc}")
+                continue
             raise SourceReadError(f"zip member {member.name!r}: {exc}") from exc
         label = {s: _member_sheet(member.name, s) for s in frame["sheet"].unique()}
         frame["sheet"] = frame["sheet"].map(label)
@@ -375,6 +379,8 @@ def _read_zip(
             info["columns"].setdefault(canon, header)
         info["unmapped"].extend(h for h in part["unmapped"] if h not in info["unmapped"])
         warnings.extend(f"zip member {member.name!r}: {w}" for w in part.get("read_warnings", []))
+    if not frames:
+        raise SourceReadError(f"the zip bundle holds no list file ({'; '.join(warnings)})")
     encodings = sorted({m["encoding"] for m in info["members"].values() if m["encoding"]})
     info["encoding"] = ", ".join(encodings) or None
     if warnings:
