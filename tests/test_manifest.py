@@ -54,7 +54,7 @@ name = "事项名称"
         ('id = "a"\njurisdiction = "511602"\npath = "lists/missing.csv"', "path: file not found"),
         ('id = "a"\njurisdiction = "511602"\npath = "lists/a.csv"\nheader_row = "3"', "header_row: expected integer"),
         ('id = "A B"\njurisdiction = "511602"\npath = "lists/a.csv"', "id: 'A B' must match"),
-        ('id = "a"\njurisdiction = "511602"\npath = "lists/a.csv"\nformat = "pdf"', "format: 'pdf'"),
+        ('id = "a"\njurisdiction = "511602"\npath = "lists/a.csv"\nformat = "odt"', "format: 'odt'"),
         ('id = "a"\njurisdiction = "511602"', "path/url: exactly one"),
         ('id = "a"\njurisdiction = "511602"\npath = "lists/a.csv"\n[source.columns]\nnom = "x"', "columns.nom"),
     ],

@@ -280,8 +280,8 @@ def test_format_names(fmt: str) -> None:
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(SourceReadError, match="unknown format 'pdf'"):
-        read(b"x", "pdf")
+    with pytest.raises(SourceReadError, match="unknown format 'odt'"):
+        read(b"x", "odt")
 
 
 # ---- xlsx ------------------------------------------------------------------------------------------------------
