@@ -730,36 +730,52 @@ def _department_covered(expected: pd.DataFrame, frame: pd.DataFrame, links: pa.T
     works for lists whose department names no alias explains. An upper item without a department counts
     as covered: there is nothing to judge a partial list by.
     """
+    aliases = rules.department_aliases
     place = frame.drop_duplicates("jurisdiction_code").set_index("jurisdiction_code")["jurisdiction_name"]
-    upper_key = department_keys(expected["department"], expected["jurisdiction_name"], rules.department_aliases)
-    lower_items = frame[frame["jurisdiction_code"].isin(set(expected["lower_code"]))]
-    lower_key = department_keys(lower_items["department"], lower_items["jurisdiction_name"], rules.department_aliases)
-    covered = set(zip(lower_items["jurisdiction_code"], lower_key, strict=True))  # (lower, key)
-    pairs = set(zip(expected["upper_code"], expected["lower_code"], strict=True))
-    via_items = set(
-        zip(expected["upper_code"][expected["held"]], expected["lower_code"][expected["held"]],
-            upper_key[expected["held"].to_numpy(dtype=bool)], strict=True)
-    )  # fmt: skip
-    if links.num_rows and pairs:
-        lowers = pa.array(sorted({lo for _, lo in pairs}), pa.string())
+    rows = pd.DataFrame(
+        {
+            "upper": expected["upper_code"].to_numpy(dtype=object),
+            "lower": expected["lower_code"].to_numpy(dtype=object),
+            "key": department_keys(expected["department"], expected["jurisdiction_name"], aliases),
+        }
+    )
+    lower_items = frame[frame["jurisdiction_code"].isin(pd.unique(rows["lower"]))]
+    named = pd.DataFrame(
+        {
+            "lower": lower_items["jurisdiction_code"].to_numpy(dtype=object),
+            "key": department_keys(lower_items["department"], lower_items["jurisdiction_name"], aliases),
+        }
+    )
+    via = [rows.loc[expected["held"].to_numpy(dtype=bool)]]
+    if links.num_rows and len(rows):
+        lowers = pa.array(pd.unique(rows["lower"]).tolist(), pa.string())
         linked = links.select(["parent_item_id", "child_jurisdiction", "parent_jurisdiction"]).filter(
             pc.is_in(links.column("child_jurisdiction"), value_set=lowers)
         )
-        linked = linked.to_pandas().merge(
-            frame[["item_id", "department"]].rename(columns={"item_id": "parent_item_id"}), on="parent_item_id"
+        pairs = rows[["upper", "lower"]].drop_duplicates()
+        linked = (
+            linked.to_pandas()
+            .rename(
+                columns={"parent_jurisdiction": "upper", "child_jurisdiction": "lower", "parent_item_id": "item_id"}
+            )
+            .merge(pairs, on=["upper", "lower"])
+            .merge(frame[["item_id", "department"]], on="item_id")
         )
-        in_pairs = [
-            (u, lo) in pairs for u, lo in zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], strict=True)
-        ]
-        linked = linked[np.array(in_pairs, dtype=bool)]  # a list would select columns when empty
-        keys = department_keys(linked["department"], linked["parent_jurisdiction"].map(place), rules.department_aliases)
-        via_items |= set(zip(linked["parent_jurisdiction"], linked["child_jurisdiction"], keys, strict=True))
-    rows = zip(expected["upper_code"], expected["lower_code"], upper_key, strict=True)
-    return np.fromiter(
-        (key is None or (lower, key) in covered or (upper, lower, key) in via_items for upper, lower, key in rows),
-        dtype=bool,
-        count=len(expected),
+        keys = department_keys(linked["department"], linked["upper"].map(place), aliases)
+        via.append(linked[["upper", "lower"]].assign(key=keys))
+    return (
+        rows["key"].isna().to_numpy()
+        | _among_rows(rows, named.dropna().drop_duplicates(), ["lower", "key"])
+        | _among_rows(rows, pd.concat(via, ignore_index=True).dropna().drop_duplicates(), ["upper", "lower", "key"])
     )
+
+
+def _among_rows(rows: pd.DataFrame, known: pd.DataFrame, on: list[str]) -> np.ndarray:
+    """Per row of ``rows``: whether its ``on`` values are a row of ``known`` (one hash join)."""
+    if not len(known) or not len(rows):
+        return np.zeros(len(rows), dtype=bool)
+    hit = rows[on].merge(known[on].assign(_hit=True), on=on, how="left")["_hit"]
+    return hit.notna().to_numpy()
 
 
 _LEVEL_PREFIX = "市区县州省旗镇乡"
@@ -776,26 +792,27 @@ def department_keys(departments: pd.Series, places: pd.Series, aliases: Mapping[
     once per distinct (department, place): a list has a few dozen departments.
     """
     canonical = set(aliases.values())
-    out: dict[tuple[object, object], str | None] = {}
-    depts = departments.to_numpy(dtype=object)
-    names = places.to_numpy(dtype=object)
-    for pair in set(zip(depts, names, strict=True)):
-        dept, place = pair
-        if not isinstance(dept, str) or not dept.strip():
-            out[pair] = None
-            continue
-        text = dept.strip()
-        if isinstance(place, str) and place:
-            for name in sorted({place, place.rstrip(_LEVEL_PREFIX)}, key=len, reverse=True):
-                if len(name) >= 2 and text.startswith(name) and len(text) > len(name):
-                    text = text[len(name) :]
-                    break
-        bare = text[1:] if text[0] in _LEVEL_PREFIX and not text.startswith(_NOT_A_PREFIX) and len(text) > 2 else text
-        out[pair] = next(
-            (aliases[c] for c in (text, bare) if c in aliases),
-            next((c for c in (text, bare) if c in canonical), bare),
-        )
-    return np.array([out[pair] for pair in zip(depts, names, strict=True)], dtype=object)
+    pairs = pd.DataFrame({"dept": departments.to_numpy(dtype=object), "place": places.to_numpy(dtype=object)})
+    distinct = pairs.drop_duplicates(ignore_index=True)
+    keys = [_department_key(d, p, aliases, canonical) for d, p in zip(distinct["dept"], distinct["place"], strict=True)]
+    out = pairs.merge(distinct.assign(_key=keys), on=["dept", "place"], how="left")["_key"].astype(object)
+    return out.where(out.notna(), None).to_numpy(dtype=object)
+
+
+def _department_key(dept: object, place: object, aliases: Mapping[str, str], canonical: set[str]) -> str | None:
+    if not isinstance(dept, str) or not dept.strip():
+        return None
+    text = dept.strip()
+    if isinstance(place, str) and place:
+        for name in sorted({place, place.rstrip(_LEVEL_PREFIX)}, key=len, reverse=True):
+            if len(name) >= 2 and text.startswith(name) and len(text) > len(name):
+                text = text[len(name) :]
+                break
+    bare = text[1:] if text[0] in _LEVEL_PREFIX and not text.startswith(_NOT_A_PREFIX) and len(text) > 2 else text
+    return next(
+        (aliases[c] for c in (text, bare) if c in aliases),
+        next((c for c in (text, bare) if c in canonical), bare),
+    )
 
 
 def _county_missing_city_licence(expected: pd.DataFrame, rules: ReformRules) -> pd.DataFrame:
