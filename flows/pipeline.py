@@ -190,6 +190,7 @@ def _run_json(
                 "warnings": r.info.get("warnings", 0),
                 "encoding": r.info.get("encoding"),
                 "sheets": r.info.get("sheets"),
+                "read_warnings": r.info.get("read_warnings", []),
                 "cache_key": r.key,
                 "cached": r.cached,
                 "fetch": r.fetch,
@@ -704,6 +705,8 @@ def _run(
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
+                for warning in r.info.get("read_warnings", []):
+                    logger.warning("source %s: %s", r.spec.id, warning)
             release_scope_memory(dask)
             failures = source_failure_findings(spec, results)
             assembled = assemble_tables(staging, spec.sources, scopes, failures, clock, reviews)

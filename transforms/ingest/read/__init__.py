@@ -284,6 +284,8 @@ def _read(
             raise SourceReadError(
                 f"[source.columns] {wanted}: no such header in {where} (headers: {', '.join(headers)})"
             )
+        if table.typed:
+            _quarantine_typed_names(table, hmap.canonical["name"])
         keys = unique_keys(headers)
         builder.add(table, header_idx, keys, hmap)
         if fmt in ("xlsx", "xls", *DOCUMENT_FORMATS):
@@ -296,6 +298,9 @@ def _read(
             if headers[j] and headers[j] not in info["unmapped"]:
                 info["unmapped"].append(headers[j])
 
+    warnings = [w for table in tables for w in table.warnings]
+    if warnings:
+        info["read_warnings"] = warnings
     if not builder.used and fmt in DOCUMENT_FORMATS:
         raise SourceReadError(
             f"no table of the {fmt} file has a header with an item-name column "
@@ -386,6 +391,14 @@ def _read_zip(
     if warnings:
         info["read_warnings"] = warnings
     return pd.concat(frames, ignore_index=True), info
+
+
+def _quarantine_typed_names(table: Table, name_column: int) -> None:
+    """A JSON item name that is not text (an object, an array, a number, true, NaN) is not a name a list
+    published: its row is quarantined, naming the column, rather than the JSON text becoming an item."""
+    for i, kinds in table.typed.items():
+        if (kind := kinds.get(name_column)) is not None:
+            table.problems.setdefault(i, []).append((name_column, f"{kind} where the item name must be text"))
 
 
 def _member_sheet(member: str, sheet: str) -> str:
