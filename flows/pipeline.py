@@ -173,6 +173,7 @@ def _run_json(
                 "warnings": r.info.get("warnings", 0),
                 "encoding": r.info.get("encoding"),
                 "sheets": r.info.get("sheets"),
+                "read_warnings": r.info.get("read_warnings", []),
                 "cache_key": r.key,
                 "cached": r.cached,
                 "fetch": r.fetch,
@@ -660,6 +661,8 @@ def _run(
             for r in results:
                 if r.error:
                     logger.error("source %s failed: %s", r.spec.id, r.error)
+                for warning in r.info.get("read_warnings", []):
+                    logger.warning("source %s: %s", r.spec.id, warning)
             release_scope_memory(dask)
             assembled = assemble_tables(staging, spec.sources, scopes, source_failure_findings(spec, results), clock)
             docs = any(s.validated for s in scopes)

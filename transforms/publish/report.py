@@ -325,6 +325,7 @@ def _sources(data: RunData) -> list[dict[str, Any]]:
                 "quarantined": int(entry.get("quarantined") or 0),
                 "warnings": int(entry.get("warnings") or 0),
                 "error": entry.get("error"),
+                "read_warnings": [str(w) for w in entry.get("read_warnings") or []],
                 "parquet": parquet,
                 "mismatches": mismatches,
             }

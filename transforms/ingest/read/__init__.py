@@ -43,6 +43,7 @@ from transforms.ingest.read.limits import (
 from transforms.ingest.read.table import (
     _STRIP,
     SourceReadError,
+    Table,
     _fill_merges,
     _FrameBuilder,
     _header_index,
@@ -278,6 +279,8 @@ def _read(
             raise SourceReadError(
                 f"[source.columns] {wanted}: no such header in {where} (headers: {', '.join(headers)})"
             )
+        if table.typed:
+            _quarantine_typed_names(table, hmap.canonical["name"])
         keys = unique_keys(headers)
         builder.add(table, header_idx, keys, hmap)
         if fmt in ("xlsx", "xls"):
@@ -290,6 +293,9 @@ def _read(
             if headers[j] and headers[j] not in info["unmapped"]:
                 info["unmapped"].append(headers[j])
 
+    warnings = [w for table in tables for w in table.warnings]
+    if warnings:
+        info["read_warnings"] = warnings
     if not builder.used:
         raise SourceReadError(
             "no usable sheet in workbook: no visible sheet has a header with an item-name column "
@@ -368,6 +374,14 @@ def _read_zip(
     if warnings:
         info["read_warnings"] = warnings
     return pd.concat(frames, ignore_index=True), info
+
+
+def _quarantine_typed_names(table: Table, name_column: int) -> None:
+    """A JSON item name that is not text (an object, an array, a number, true, NaN) is not a name a list
+    published: its row is quarantined, naming the column, rather than the JSON text becoming an item."""
+    for i, kinds in table.typed.items():
+        if (kind := kinds.get(name_column)) is not None:
+            table.problems.setdefault(i, []).append((name_column, f"{kind} where the item name must be text"))
 
 
 def _member_sheet(member: str, sheet: str) -> str:

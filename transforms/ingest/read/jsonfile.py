@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from transforms.ingest.read.table import _STRIP, SourceReadError, Table
@@ -54,6 +56,55 @@ def _mark_surrogates(table: Table) -> None:
                 table.problems.setdefault(i, []).append((None, _SURROGATE_MESSAGE))
 
 
+_TEXT_TYPES = frozenset({str, type(None)})
+
+#: Repeated keys reported one by one up to this many; the rest are counted.
+_MAX_DUPLICATE_WARNINGS = 20
+
+
+class _Duplicates:
+    """An ``object_pairs_hook`` that builds the dict as ``json.loads`` does (the last value of a repeated key
+    wins) and remembers the objects that repeated a key, so the loss is told instead of silent."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, tuple[dict, list[str]]] = {}
+
+    def __call__(self, pairs: list[tuple[str, object]]) -> dict:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            repeated = [key for key, n in Counter(key for key, _ in pairs).items() if n > 1]
+            self.found[id(obj)] = (obj, repeated)  # the object is kept so that its id stays its own
+        return obj
+
+    def warnings(self, records: Iterable[tuple[int, object]]) -> list[str]:
+        """One warning per record (by row number) that repeated a key, then one for nested objects."""
+        if not self.found:
+            return []
+        out: list[str] = []
+        for row_no, element in records:
+            hit = self.found.pop(id(element), None)
+            for key in hit[1] if hit else ():
+                out.append(f"row {row_no}: key {key!r} appears more than once in the object; the last value was kept")
+        if len(out) > _MAX_DUPLICATE_WARNINGS:
+            out[_MAX_DUPLICATE_WARNINGS:] = [f"… and {len(out) - _MAX_DUPLICATE_WARNINGS} more rows repeating a key"]
+        if self.found:
+            keys = sorted({key for _, repeated in self.found.values() for key in repeated})
+            out.append(
+                f"{len(self.found)} nested object(s) repeat a key ({', '.join(map(repr, keys[:5]))}); "
+                "the last value was kept"
+            )
+        return out
+
+
+def value_kind(value: object) -> str:
+    """What a JSON value that is not text is, in words (for a cell that must be text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{'NaN' if math.isnan(value) else 'Infinity'} (not even valid JSON)"
+    if isinstance(value, bool | int | float):
+        return f"{json_kind(value)} ({json_cell(value)})"
+    return json_kind(value)
+
+
 def records_table(records: Iterable[tuple[int, object, str | None]]) -> Table:
     """(row_no, element, parse error) -> table whose first row is the union of keys in first-seen order.
 
@@ -80,9 +131,17 @@ def records_table(records: Iterable[tuple[int, object, str | None]]) -> Table:
         shapes[shape] = None if positions == list(range(width)) else positions
     table = Table(sheet="", rows=[header], row_nos=[0])
     rows = table.rows
+    typed = table.typed
     for i, (_, element, error) in enumerate(parsed, start=1):
         if isinstance(element, dict):
             positions = shapes[tuple(element)]
+            if not _TEXT_TYPES.issuperset(map(type, element.values())):
+                columns = positions if positions is not None else range(width)
+                typed[i] = {
+                    j: value_kind(value)
+                    for j, value in zip(columns, element.values(), strict=True)
+                    if value is not None and value.__class__ is not str
+                }
             if positions is None:
                 cells = [value if value.__class__ is str else json_cell(value) for value in element.values()]
             else:
@@ -146,8 +205,9 @@ def page_records(doc: object, data_selector: str | None) -> list:
 def _json_table(text: str, data_selector: str | None = None, paged: bool = False) -> Table:
     """``paged``: the document is the array of pages a paginated download stored (``transforms.ingest.pages``),
     each page's records taken in page order, so a row's number is its place in the whole walk."""
+    duplicates = _Duplicates()
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=duplicates)
     except json.JSONDecodeError as exc:
         raise SourceReadError(f"invalid JSON: {exc}") from exc
     if paged:
@@ -157,6 +217,7 @@ def _json_table(text: str, data_selector: str | None = None, paged: bool = False
     else:
         elements = page_records(doc, data_selector)
     table = records_table((i, element, None) for i, element in enumerate(elements, start=1))
+    table.warnings.extend(duplicates.warnings(enumerate(elements, start=1)))
     if _SURROGATE_ESCAPE.search(text):
         _mark_surrogates(table)
     return table
@@ -192,19 +253,27 @@ def _find_records(doc: object) -> list:
 
 
 def _jsonl_table(text: str) -> Table:
+    duplicates = _Duplicates()
+    elements: list[tuple[int, object]] = []
+
     def records() -> Iterable[tuple[int, object, str | None]]:
         for line_no, line in enumerate(text.split("\n"), start=1):
             line = line.strip(_STRIP)
             if not line:
                 continue
             try:
-                yield line_no, json.loads(line), None
+                element = json.loads(line, object_pairs_hook=duplicates)
             except json.JSONDecodeError as exc:
                 yield line_no, line, str(exc)
             except RecursionError:
                 yield line_no, line, "nested too deeply"
+            else:
+                if duplicates.found:
+                    elements.append((line_no, element))
+                yield line_no, element, None
 
     table = records_table(records())
+    table.warnings.extend(duplicates.warnings(elements))
     if not table.rows[0] and table.problems:
         first = next(iter(table.problems.values()))[0][1]
         raise SourceReadError(f"JSONL: no line holds a JSON object; line {table.row_nos[1]}: {first}")

@@ -55,6 +55,10 @@ class Table:
     hidden: bool = False
     # rows end at their last used cell and blank rows are left out (xlsx): padded once the header is known
     sparse: bool = False
+    # row index -> {column index: what the JSON value was} for values that were not a string or null (JSON)
+    typed: dict[int, dict[int, str]] = field(default_factory=dict)
+    # things worth telling that are no row's fault (a JSON object repeating a key): info["read_warnings"]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _where(table: Table, fmt: str) -> str:
