@@ -1,4 +1,4 @@
-"""Read a list file (CSV, xlsx, xls, JSON, JSONL) into the row frame (docs/architecture.md).
+"""Read a list file (CSV, xlsx, xls, JSON, JSONL, or a ZIP bundle of them) into the row frame (docs/architecture.md).
 
 Published 权力清单 arrive in every shape: GB18030 CSVs, workbooks with title rows and merged department
 cells, JSON dumps of portal APIs. Each format's module reduces a file to tables (``table.Table``: rows of
@@ -8,7 +8,8 @@ the frame, so the rules (blank rows, ragged rows, cell size cap) are the same fo
 Problems with one row are recorded on that row (``row_errors``) so that it is quarantined, never dropped;
 only a source that cannot be read at all raises :class:`SourceReadError`. Modules: ``limits`` (the caps on
 hostile input), ``text`` (decoding), ``csvfile``, ``jsonfile``, ``workbook`` (xlsx/xls; its reference path
-is openpyxl), ``xlsx_fast`` (the fast path for xlsx cells), ``table`` (header, columns, frame).
+is openpyxl), ``xlsx_fast`` (the fast path for xlsx cells), ``bundle`` (ZIP bundles), ``table`` (header,
+columns, frame).
 """
 
 from __future__ import annotations
