@@ -972,7 +972,7 @@ def test_fast_xlsx_reader_reads_plain_sheets_directly() -> None:
 
 def _reference_records_table(records: list[tuple[int, object, str | None]]):
     """records_table written record by record and key by key (the union of keys in first-seen order)."""
-    from transforms.ingest.read.jsonfile import json_cell, json_kind
+    from transforms.ingest.read.jsonfile import json_cell, json_kind, value_kind
     from transforms.ingest.read.table import Table
 
     keys: dict[str, int] = {}
@@ -986,6 +986,8 @@ def _reference_records_table(records: list[tuple[int, object, str | None]]):
         if isinstance(element, dict):
             for key, value in element.items():
                 cells[keys[str(key)]] = json_cell(value)
+                if value is not None and not isinstance(value, str):
+                    table.typed.setdefault(i, {})[keys[str(key)]] = value_kind(value)
         elif error is not None:
             table.raw_extra[i] = {"(line)": str(element)}
             table.problems[i] = [(None, f"invalid JSON ({error})")]
