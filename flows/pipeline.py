@@ -52,6 +52,7 @@ from flows.scope import (
     finish_scope,
     read_parts,
     read_source,
+    scope_tables,
     settle_national_moves,
     source_size,
 )
@@ -143,10 +144,10 @@ def finish_scope_task(
     as_of: dt.date | None,
     reviews: Reviews = NO_REVIEWS,
 ) -> ScopeOutput:
-    """Validate, match and examine one scope (``flows.scope.finish_scope``); its tables go to staging."""
+    """Validate, match and examine one scope (``flows.scope.scope_tables``); its tables go to staging."""
     batch_gc()
     results, read_seconds = read
-    output = finish_scope(
+    tables = scope_tables(
         province,
         results,
         registry=registry,
@@ -159,6 +160,7 @@ def finish_scope_task(
         as_of=as_of,
         link_reviews=reviews.of_links,
     )
+    output = finish_scope(staging, province, tables)
     output.seconds["read"] = round(read_seconds, 4)
     return output
 

@@ -438,38 +438,9 @@ def scope_link_ends(links: pa.Table, own_ids: pa.ChunkedArray, national: pd.Data
     return pa.table({"child": pa.array(ends.child, pa.int64()), "parent": pa.array(ends.parent, pa.int64())})
 
 
-def finish_scope(
-    province: str,
-    results: list[SourceResult],
-    *,
-    registry: Registry,
-    all_specs: Sequence[SourceSpec],
-    national: NationalContext | None,
-    staging: Path,
-    cache: RunCache | None,
-    threshold: float,
-    previous: Path | None,
-    as_of: Any,
-    link_reviews: Sequence[Decision] = (),
-) -> ScopeOutput:
-    """Validate, assemble, match and examine one scope; write its parts; return the compact rest.
-
-    The tables come from ``scope_tables`` one at a time and are written here, in one place, as they
-    come: a province's tables are never all in memory at once.
-    """
-    tables = scope_tables(
-        province,
-        results,
-        registry=registry,
-        all_specs=all_specs,
-        national=national,
-        staging=staging,
-        cache=cache,
-        threshold=threshold,
-        previous=previous,
-        as_of=as_of,
-        link_reviews=link_reviews,
-    )
+def finish_scope(staging: Path, province: str, tables: Iterator[tuple[str, pa.Table]]) -> ScopeOutput:
+    """Write the parts ``scope_tables`` yields, in one place, as they come (a province's tables are
+    never all in memory at once), and return its ``ScopeOutput``."""
     while True:
         try:
             name, table = next(tables)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.pipeline import assemble_tables, group_by_scope, source_failure_findings
-from flows.scope import NATIONAL, StageClock, finish_scope, read_source
+from flows.scope import NATIONAL, StageClock, finish_scope, read_source, scope_tables
 from transforms.examine.changes import default_as_of
 from transforms.ingest.jurisdictions import load_registry
 from transforms.ingest.manifest import load_manifest
@@ -69,7 +69,7 @@ def _run(manifest: Path, staging: Path, *, scoped: bool) -> dict[str, bytes]:
     outputs, national = [], None
     for province, specs in groups.items():
         results = [read_source(s) for s in specs]
-        output = finish_scope(province, results, national=national, **common)
+        output = finish_scope(staging, province, scope_tables(province, results, national=national, **common))
         if province == NATIONAL:
             national = output.national
         outputs.append(output)
