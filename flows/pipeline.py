@@ -631,6 +631,88 @@ def powerlists_run(
     return run
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run is asked to do, resolved and checked before anything is read or written."""
+
+    spec: Manifest
+    registry: Registry
+    reviews: Reviews
+    vocab: Vocab | None
+    threshold: float
+    error_share: float
+    inputs: list[Path]  # the files the run reads, which an output folder must never be or contain
+
+
+def resolve_run(manifest: str, match_threshold: float | None, max_error_share: float | None) -> RunPlan:
+    """The manifest with its registry, reviews file and vocabulary loaded, and the run's settings
+    (arguments over the manifest's own); any mistake refuses the run here."""
+    probe = load_manifest(manifest)
+    registry = load_registry(probe.jurisdictions)
+    spec = load_manifest(manifest, known_jurisdictions=registry.codes())
+    reviews = read_reviews(spec.reviews, registry) if spec.reviews is not None else NO_REVIEWS
+    inputs = [Path(manifest), spec.path, *(s.path for s in spec.sources if s.path is not None)]
+    inputs += [p for p in (spec.reviews, spec.vocab, spec.jurisdictions) if p is not None]
+    return RunPlan(
+        spec=spec,
+        registry=registry,
+        reviews=reviews,
+        vocab=_run_vocab(spec),
+        threshold=match_threshold if match_threshold is not None else spec.match_threshold,
+        error_share=max_error_share if max_error_share is not None else spec.max_error_share,
+        inputs=inputs,
+    )
+
+
+def describe_run(
+    plan: RunPlan,
+    results: list[SourceResult],
+    scopes: list[ScopeOutput],
+    assembled: Assembled,
+    started: dt.datetime,
+    clock: StageClock,
+    docs: bool,
+) -> dict[str, Any]:
+    """run.json: what was read, validated and matched, and whether the run failed and why."""
+    spec = plan.spec
+    failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
+    rows_read = sum(r.rows_read for r in results)
+    quarantined = assembled.quarantined
+    share = quarantined / rows_read if rows_read else 0.0
+    reasons = []
+    if failed_sources:
+        reasons.append(f"{len(failed_sources)} source(s) failed: {', '.join(failed_sources)}")
+    if share > plan.error_share:
+        reasons.append(f"{share:.1%} of rows quarantined, above max_error_share {plan.error_share:.1%}")
+    outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
+    validation = {
+        "success": quarantined == 0,
+        "errors": quarantined,
+        "warnings": sum(r.info.get("warnings", 0) for r in results),
+        "expectations": _merge_expectations(results),
+        "data_docs": "validation/data_docs/index.html" if docs else None,
+        "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
+        "reused_sources": sorted(r.spec.id for r in results if r.cached),
+    }
+    matching = {
+        "threshold": plan.threshold,
+        "links": assembled.link_methods,
+        "provinces": {s.province: s.matched for s in scopes if s.matched},
+    }
+    run = _run_json(spec, results, started, clock, validation, matching, outcome)
+    if spec.reviews is not None:  # the decisions applied, for the audit and the report's download
+        run["reviews"] = plan.reviews.summary()
+    return run
+
+
+def publish_staging(staging: Path, run: dict[str, Any], out: Path) -> None:
+    """run.json, the report and the DuckDB views into ``staging``, then ``staging`` swapped in as ``out``."""
+    (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+    render_report(staging)
+    write_views(staging, root=out)
+    swap_in(staging, out)
+
+
 def _run(
     manifest: str,
     out: str,
@@ -645,7 +727,7 @@ def _run(
     dask_workers: int | None,
     dask_address: str | None,
 ) -> dict[str, Any]:
-    """The run itself (see ``powerlists_run``): manifest → scopes → assembly → swap into ``out``."""
+    """The run itself (see ``powerlists_run``): resolve → scopes → assemble → publish into ``out``."""
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     clock = StageClock()
@@ -654,16 +736,9 @@ def _run(
     with output_lock(out_path), contextlib.ExitStack() as stack:  # the stack holds a Dask cluster
         recover(out_path)
         with clock.stage("manifest"):
-            probe = load_manifest(manifest)
-            registry = load_registry(probe.jurisdictions)
-            spec = load_manifest(manifest, known_jurisdictions=registry.codes())
-            reviews = read_reviews(spec.reviews, registry) if spec.reviews is not None else NO_REVIEWS
-            vocab = _run_vocab(spec)
-        inputs = [Path(manifest), spec.path, *(s.path for s in spec.sources if s.path is not None)]
-        inputs += [p for p in (spec.reviews, spec.vocab) if p is not None]
-        check_output_folder(out_path, protected=[*inputs, *([spec.jurisdictions] if spec.jurisdictions else [])])
-        threshold = match_threshold if match_threshold is not None else spec.match_threshold
-        error_share = max_error_share if max_error_share is not None else spec.max_error_share
+            plan = resolve_run(manifest, match_threshold, max_error_share)
+        spec, registry, reviews = plan.spec, plan.registry, plan.reviews
+        check_output_folder(out_path, protected=plan.inputs)
         logger.info("manifest %s: %d sources (%d rejected)", spec.name, len(spec.sources), len(spec.source_errors))
         for sid, error in spec.source_errors.items():
             logger.error("source %s: %s", sid, error)
@@ -692,12 +767,12 @@ def _run(
                     downloads.folder,
                     staging,
                     cache,
-                    threshold,
+                    plan.threshold,
                     previous_folder,
                     default_parallel_scopes(parallel_scopes, dask_workers, dask_address),
                     dask,
                     reviews,
-                    vocab,
+                    plan.vocab,
                 )
             for scope in scopes:
                 for name, seconds in scope.seconds.items():
@@ -715,48 +790,20 @@ def _run(
             docs = any(s.validated for s in scopes)
             if not docs and any(r.cached for r in results):
                 docs = carry_data_docs(results, out_path, staging)
-            failed_sources = [r.spec.id for r in results if r.error] + list(spec.source_errors)
-            rows_read = sum(r.rows_read for r in results)
-            quarantined = assembled.quarantined
-            share = quarantined / rows_read if rows_read else 0.0
-            reasons = []
-            if failed_sources:
-                reasons.append(f"{len(failed_sources)} source(s) failed: {', '.join(failed_sources)}")
-            if share > error_share:
-                reasons.append(f"{share:.1%} of rows quarantined, above max_error_share {error_share:.1%}")
-            outcome = {"status": "failed" if reasons else "completed", "reasons": reasons}
-            validation = {
-                "success": quarantined == 0,
-                "errors": quarantined,
-                "warnings": sum(r.info.get("warnings", 0) for r in results),
-                "expectations": _merge_expectations(results),
-                "data_docs": "validation/data_docs/index.html" if docs else None,
-                "validated_sources": sorted(r.spec.id for r in results if r.rows_read and not r.cached),
-                "reused_sources": sorted(r.spec.id for r in results if r.cached),
-            }
-            matching = {
-                "threshold": threshold,
-                "links": assembled.link_methods,
-                "provinces": {s.province: s.matched for s in scopes if s.matched},
-            }
-            run = _run_json(spec, results, started, clock, validation, matching, outcome)
-            if spec.reviews is not None:  # the decisions applied, for the audit and the report's download
-                run["reviews"] = reviews.summary()
-            (staging / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
-            render_report(staging)
-            write_views(staging, root=out_path)
-            swap_in(staging, out_path)
+            run = describe_run(plan, results, scopes, assembled, started, clock, docs)
+            publish_staging(staging, run, out_path)
         except BaseException:  # a signal included: staging never outlives the run
             shutil.rmtree(staging, ignore_errors=True)
             raise
         _publish(run, out_path)
 
+    rows_read = sum(r.rows_read for r in results)
     logger.info(
         "%s: %d rows read, %d items, %d quarantined → %s",
-        outcome["status"],
+        run["outcome"]["status"],
         rows_read,
-        rows_read - quarantined,
-        quarantined,
+        rows_read - assembled.quarantined,
+        assembled.quarantined,
         out_path,
     )
     return run
