@@ -29,6 +29,15 @@ class Member:
     data: bytes
 
 
+def open_zip(data: bytes, what: str) -> zipfile.ZipFile:
+    """The archive of a ZIP-based file (a bundle, an xlsx workbook, a .docx), or the refusal naming
+    what the file should have been."""
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise SourceReadError(f"not {what}: broken zip archive ({exc})") from exc
+
+
 def check_unpacked_size(total: int, packed: int, what: str) -> None:
     """Refuse an archive whose directory declares more than the unzipped cap, or too high a ratio.
 
@@ -81,11 +90,7 @@ def zip_members(
     ``old_binary`` the refusal for an old binary Office/WPS name (or None). Raises :class:`SourceReadError`
     for a broken, encrypted, nested or oversized bundle, naming the member.
     """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise SourceReadError(f"not a zip bundle: broken zip archive ({exc})") from exc
-    with archive:
+    with open_zip(data, "a zip bundle") as archive:
         entries = archive.infolist()
         if len(entries) > limits.MAX_ZIP_MEMBERS:
             raise SourceReadError(

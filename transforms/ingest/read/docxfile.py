@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from transforms.ingest.read.bundle import check_unpacked_size
+from transforms.ingest.read.bundle import check_unpacked_size, open_zip
 from transforms.ingest.read.limits import MAX_WORKBOOK_CELLS
 from transforms.ingest.read.table import SourceReadError, Table
 
@@ -26,11 +26,7 @@ def docx_tables(data: bytes) -> list[Table]:
     """The document's tables, continuations joined (see the module docstring)."""
     import docx
 
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise SourceReadError(f"not a .docx document: broken zip archive ({exc})") from exc
-    with archive:
+    with open_zip(data, "a .docx document") as archive:
         check_unpacked_size(sum(m.file_size for m in archive.infolist()), len(data), "document")
     try:
         document = docx.Document(io.BytesIO(data))

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from transforms.ingest.read import limits
-from transforms.ingest.read.bundle import check_unpacked_size
+from transforms.ingest.read.bundle import check_unpacked_size, open_zip
 from transforms.ingest.read.table import SourceReadError, Table
 from transforms.ingest.read.xlsx_fast import load_xlsx_fast
 
@@ -234,11 +234,7 @@ def _check_zip(data: bytes) -> None:
     (``bundle.check_unpacked_size``). The merged ranges the sheets declare are checked too (see
     :data:`limits.MAX_MERGED_CELLS`).
     """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise SourceReadError(f"not an xlsx workbook: broken zip archive ({exc})") from exc
-    with archive:
+    with open_zip(data, "an xlsx workbook") as archive:
         members = archive.infolist()
         check_unpacked_size(sum(member.file_size for member in members), len(data), "workbook")
         merged = 0
