@@ -61,7 +61,7 @@ from transforms.clean.items import stable_id
 from transforms.clean.normalise import Vocab, load_vocab
 from transforms.examine.changes import combine_changes, default_as_of
 from transforms.examine.kinds import finding_record
-from transforms.examine.reviews import NO_REVIEWS, Reviews, ReviewsError, read_reviews, review_findings
+from transforms.examine.reviews import review_findings
 from transforms.ingest.jurisdictions import NATIONAL, Registry, RegistryError, load_registry
 from transforms.ingest.manifest import (
     ArgumentError,
@@ -71,6 +71,7 @@ from transforms.ingest.manifest import (
     check_run_arguments,
     load_manifest,
 )
+from transforms.ingest.reviews import NO_REVIEWS, Reviews, ReviewsError, read_reviews
 from transforms.link.consolidate import LinkEnds, consolidate
 from transforms.link.order import sort_indices
 from transforms.publish.report import render_report
@@ -401,7 +402,7 @@ def _assemble_other_tables(
     reviewed_links: frozenset[str],
 ) -> None:
     """Every table but powers and items, one at a time (see ``assemble_tables``); the findings carry
-    the reviews file's decisions (``transforms.examine.reviews``)."""
+    the reviews file's decisions (``transforms.ingest.reviews``)."""
     with clock.stage("assemble"):
         quarantine = _quarantine(staging, specs)
     if quarantine is not None:

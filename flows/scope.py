@@ -51,12 +51,12 @@ from transforms.examine.changes import (
 )
 from transforms.examine.checks import find_all
 from transforms.examine.reform import ReformCheck
-from transforms.examine.reviews import Decision
 from transforms.examine.summary import summarise
 from transforms.examine.versions import current_source_ids, version_chains
 from transforms.ingest.jurisdictions import NATIONAL, Registry
 from transforms.ingest.manifest import SourceSpec
 from transforms.ingest.read import SourceReadError, read_rows, read_source_file
+from transforms.ingest.reviews import Decision
 from transforms.link.consolidate import link_ends
 from transforms.link.match import link_items
 from transforms.link.reviewed import apply_link_reviews

@@ -684,7 +684,7 @@ def test_a_reviewer_ticks_decisions_and_downloads_the_reviews_file(out: Path, tm
         today = browser.evaluate("new Date().toLocaleDateString('sv')")
         assert not browser.console(), "console messages (errors, CSP violations):\n" + "\n".join(browser.console())
 
-    from transforms.examine.reviews import read_reviews
+    from transforms.ingest.reviews import read_reviews
 
     decisions = read_reviews(downloaded).decisions
     assert [d.row() for d in decisions] == [

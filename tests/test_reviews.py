@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from tests.conftest import SAMPLE_MANIFEST
-from transforms.examine.reviews import ReviewsError, read_reviews
 from transforms.ingest.jurisdictions import load_registry
+from transforms.ingest.reviews import ReviewsError, read_reviews
 from transforms.publish.schema import REVIEW_FILE_COLUMNS
 
 HEADER = ",".join(REVIEW_FILE_COLUMNS)

@@ -19,7 +19,7 @@ replace its undated twin (``combine_findings``).
 
 ``finding_key`` names the same finding in *another* run, which ``finding_id`` cannot: item ids hash the
 source id and row number, so a re-published list (new version date, new source id, rows reordered)
-gives every item a new id. A reviewer's decision (``transforms.examine.reviews``) must survive that, so
+gives every item a new id. A reviewer's decision (``transforms.ingest.reviews``) must survive that, so
 the key is ``<kind>:<16 hex>``, the hex a sha256 of the kind, ``jurisdiction_code``,
 ``other_jurisdiction_code`` and, for the item and the other item, their identity across versions
 (``item_identities``): jurisdiction, ``name_norm`` and ``sub_item``. Names, not codes: many lists carry

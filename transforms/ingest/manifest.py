@@ -228,7 +228,7 @@ class Manifest:
     match_threshold: float = DEFAULT_MATCH_THRESHOLD
     max_error_share: float = DEFAULT_MAX_ERROR_SHARE
     jurisdictions: Path | None = None
-    reviews: Path | None = None  # the reviews file (``transforms.examine.reviews``)
+    reviews: Path | None = None  # the reviews file (``transforms.ingest.reviews``)
     vocab: Path | None = None  # a vocabulary folder replacing data/vocab's (``transforms.clean.normalise``)
 
 

@@ -1,7 +1,7 @@
 """Links a reviewer decided: ``link`` / ``no_link`` decisions of the reviews file override the matcher.
 
 The matcher is right most of the time, and where it is not, the same two lists will mislead it again
-next month; a reviewer's ``link:`` decision (syntax in ``transforms.examine.reviews``) is applied after
+next month; a reviewer's ``link:`` decision (syntax in ``transforms.ingest.reviews``) is applied after
 matching, in every run, until the file drops it:
 
 * ``no_link`` removes every link from a child item of that name to a parent item of that name;
@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.clean.normalise import normalise_name
-from transforms.examine.reviews import Decision, LinkKey
 from transforms.ingest.jurisdictions import Registry
+from transforms.ingest.reviews import Decision, LinkKey
 from transforms.publish.schema import LINKS
 
 
