@@ -438,6 +438,38 @@ def test_devolved_then_removed_and_moved_down() -> None:
     assert not by_kind(found, "received_without_devolution"), "a level_changed target was devolved to"
 
 
+def test_each_devolution_is_judged_once_dated_over_time_undated_across_levels() -> None:
+    """A dated province list and an undated city list in one run: the province's devolution is judged
+    with its date, the city's without, neither twice (``find_all`` refuses a kind raised by both)."""
+    from transforms.examine.checks import find_all
+    from transforms.examine.findings import find_cross_level
+    from transforms.examine.reform import ReformCheck
+
+    items = frame(
+        item("p1", "510000", "p1", D2, "燃气经营许可证核发", status="下放", row=1),
+        item("p2", "510000", "p1", D2, "建设工程施工合同登记", status="下放", row=2),
+        item("c1", "511600", "c1", None, "燃气经营许可证核发", status="下放", row=1),
+        item("c2", "511600", "c1", None, "其他市级事项", status="下放", row=2),
+        item("z1", "512000", "z1", D2, "燃气经营许可证核发", row=1),
+        item("q1", "511603", "q1", None, "燃气经营许可证核发", row=1),
+    )
+    changes = ch.diff_versions(items, chains_of(items), REGISTRY)
+    current = ch.current_items(items)
+    links = ch.link_items(current, REGISTRY, threshold=0.86)
+    reform = ReformCheck.prepare(current, links, REGISTRY, None)
+    found = find_all(REGISTRY, items, current, links, changes, AS_OF, reform)
+    hits = {(f["item_id"], f["other_jurisdiction_code"]): f["details"] for f in by_kind(found, "devolved_not_received")}
+    assert set(hits) == {("p2", "511600"), ("p2", "512000"), ("c2", "511603")}
+    assert hits[("p2", "512000")]["devolved_on"] == D2.isoformat(), "the dated list is judged over time"
+    assert "devolved_on" not in hits[("c2", "511603")], "the undated list is judged across levels"
+    assert len(found.column("finding_id").unique()) == found.num_rows
+
+    alone = find_cross_level(current, links, REGISTRY, judged_over_time=True)
+    assert {r["item_id"] for r in by_kind(alone, "devolved_not_received")} == {"c2"}
+    every = find_cross_level(current, links, REGISTRY)
+    assert {r["item_id"] for r in by_kind(every, "devolved_not_received")} == {"p2", "c2"}
+
+
 def test_received_without_devolution() -> None:
     found, _ = run_over_time(
         item("p1", "510000", "p1", D1, "燃气经营许可证核发", status="下放", row=1),

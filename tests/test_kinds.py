@@ -82,14 +82,14 @@ def test_a_vectorised_row_and_a_record_are_the_same_finding() -> None:
     assert row["finding_key"].startswith("devolved_not_received:")
 
 
-def test_dated_findings_replace_their_undated_twins_and_the_order_is_kept() -> None:
+def test_dated_findings_refine_their_undated_twins_and_a_kind_judged_twice_is_refused() -> None:
     def record(kind: str, item: str, other: str, message: str) -> dict:
         return finding_record(
             kind,
             jurisdiction_code="510000",
             item_id=item,
-            other_item_id=None,
-            other_jurisdiction_code=other,
+            other_item_id=other,
+            other_jurisdiction_code="510000",
             message=message,
             details={},
         )
@@ -97,11 +97,16 @@ def test_dated_findings_replace_their_undated_twins_and_the_order_is_kept() -> N
     undated = findings_table(
         (),
         records=[
-            record("devolved_not_received", "p1", "510100", "plain"),
-            record("devolved_not_received", "p2", "510100", "plain"),
+            record("cancelled_still_listed", "c1", "p1", "plain"),
+            record("cancelled_still_listed", "c2", "p1", "plain"),
         ],
         items=None,
     )
-    dated = findings_table((), records=[record("devolved_not_received", "p2", "510100", "dated")], items=None)
+    dated = findings_table((), records=[record("cancelled_still_listed", "c2", "p1", "dated")], items=None)
     out = combine_findings(undated, dated).to_pylist()
-    assert [(r["item_id"], r["message"]) for r in out] == [("p1", "plain"), ("p2", "dated")]
+    assert [(r["item_id"], r["message"]) for r in out] == [("c1", "plain"), ("c2", "dated")]
+
+    devolved = findings_table((), records=[record("devolved_not_received", "p9", "x", "plain")], items=None)
+    devolved_again = findings_table((), records=[record("devolved_not_received", "p9", "x", "dated")], items=None)
+    with pytest.raises(ValueError, match="devolved_not_received"):
+        combine_findings(devolved, devolved_again)

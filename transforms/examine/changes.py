@@ -82,6 +82,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
+from transforms.examine.findings import unreceived
 from transforms.examine.kinds import finding_record, findings_table
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
 from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD, SourceSpec
@@ -1102,12 +1103,24 @@ def _link_gone_uppers(scene: _Scene, gone: Iterable[str], threshold: float) -> N
 
 
 def _devolved_not_received(scene: _Scene, devolved: Mapping[str, tuple[dt.date, str]]) -> list[dict[str, object]]:
-    missing = []  # (upper item, devolved on, how, child jurisdiction that has not received it)
-    for upper_id, (since, how) in sorted(devolved.items()):
-        code = _text(scene.code(upper_id))
-        receivers = {scene.jur_of[c] for c in scene.children_of.get(upper_id, [])}
-        receivers |= {scene.jur_of[t] for t in scene.history.moved_to.get(upper_id, [])}
-        missing += [(upper_id, since, how, c) for c in scene.children(code) if receivers.isdisjoint(scene.area(c))]
+    """权力悬空 with dates: the dated devolutions that a direct child has not received (``unreceived``,
+    the cross-level check's rule), with the linked lower items and the items it moved to as receipts."""
+    uppers = sorted(devolved)
+    key = {upper_id: k for k, upper_id in enumerate(uppers)}
+    receipts = [
+        (key[upper_id], scene.jur_of[lower_id])
+        for upper_id in uppers
+        for lower_id in (*scene.children_of.get(upper_id, []), *scene.history.moved_to.get(upper_id, []))
+    ]
+    at, lower = unreceived(
+        np.arange(len(uppers)),
+        [_text(scene.code(upper_id)) for upper_id in uppers],
+        np.array([k for k, _ in receipts], dtype=np.int64),
+        [code for _, code in receipts],
+        scene.present,
+        scene.registry,
+    )
+    missing = [(uppers[k], *devolved[uppers[k]], child_code) for k, child_code in zip(at.tolist(), lower, strict=True)]
     scene.load(m[0] for m in missing)
     out = []
     registry = scene.registry
@@ -1277,7 +1290,7 @@ def find_over_time(
       with a list in the run should then list it: an item of the child *or below it* linked to the upper
       item (``links`` for current items; the engine is asked directly for removed ones), or the item's
       ``level_changed`` target. Details give ``devolved_on`` and ``days_outstanding`` (to ``as_of``).
-      Undated devolutions are left to ``find_cross_level``; the ids are the same, see ``combine_findings``.
+      Undated devolutions are ``find_cross_level``'s (``judged_over_time``); both decide by ``unreceived``.
     * ``received_without_devolution`` (warning): a current item marked 承接 whose linked upper items —
       current ones, and removed ones that were devolved or cancelled — include one still held
       (保留/未注明) and none that was devolved in any version (or moved down), and which is not a

@@ -1,8 +1,10 @@
 """Every check of a set of items at once: the one entry point the flow and the evaluation share.
 
 The kinds are computed by three modules (``findings`` across levels, ``changes`` over time, ``reform``
-for the reform rules); which of them apply, and how undated and dated findings of the same kind are
-reconciled, is decided here once, so that ``make eval`` scores exactly what a run writes.
+for the reform rules); which of them apply, and which judges what, is decided here once, so that
+``make eval`` scores exactly what a run writes: when lists are dated, a devolution whose list is dated is
+judged over time only (with its date), one whose list is not across levels only, and the over-time
+check's ``cancelled_still_listed`` refines the cross-level one of the same pair (``combine_findings``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def find_all(
     """
     if not len(current):
         return FINDINGS.empty_table()
-    cross_level = find_cross_level(current, links, registry)
+    cross_level = find_cross_level(current, links, registry, judged_over_time=as_of is not None)
     if as_of is not None:
         cross_level = combine_findings(
             cross_level, find_over_time(items, links, changes, registry, as_of, threshold=threshold)

@@ -21,7 +21,8 @@ kind                       severity  raised when
 devolved_not_received      error     an item marked 下放/委托 has no linked item in a direct child
                                      jurisdiction whose list is in the run (权力悬空); one finding per
                                      (upper item, child jurisdiction). A child without a list is not
-                                     blamed.
+                                     blamed. When lists are dated, a dated list's devolutions are the
+                                     over-time check's (``judged_over_time``); the rule is ``unreceived``.
 cancelled_still_listed     error     a lower item, not 取消 itself, is linked to an upper item marked
                                      取消; subject = the lower item that should go.
 no_upper_basis             warning   a city/county/township 行政许可 (not 取消) links to no item of any
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -85,6 +86,7 @@ _ITEM_COLUMNS = (
     "legal_basis",
     "status",
     "status_raw",
+    "published",
 )
 _INSTRUMENT = re.compile(r"[《〈]([^《》〈〉]+)[》〉]")
 _BRACKETED = re.compile(r"[(（][^()（）]*[)）]")
@@ -339,18 +341,32 @@ def _who(juris_name: pd.Series, name: pd.Series) -> pd.Series:
 # ----------------------------------------------------------------------------------------------- kinds
 
 
-def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry) -> pd.DataFrame:
-    """权力悬空: a 下放/委托 item that a direct child jurisdiction with a list did not take up.
+def unreceived(
+    upper_key: np.ndarray,
+    upper_code: Sequence[object],
+    receipt_key: np.ndarray,
+    receipt_code: Sequence[object],
+    present: Sequence[object],
+    registry: Registry,
+) -> tuple[np.ndarray, np.ndarray]:
+    """权力悬空, the rule itself: the (devolution, child jurisdiction) pairs not received, as (positions
+    into ``upper_key``, child codes), by devolution and, per devolution, its children in ``present`` order.
 
-    A child counts as having received the item when an item of the child *or of any jurisdiction below
-    it* is linked to it: a province devolving to counties (扩权强县) has its item linked from county
-    lists, and the city in between is not where the power dangles.
+    A devolution by jurisdiction J is expected in every direct child of J with a current list
+    (``present``). A child C has received it when an item of C *or of any jurisdiction below C* is linked
+    to the devolved item: a province devolving to counties (扩权强县) has its item linked from county
+    lists, and the city in between is not where the power dangles. The cross-level check
+    (``_devolved_not_received``) and the over-time one (``transforms.examine.changes``, dated devolutions,
+    including items devolved and then removed or moved down) both decide by this function, each on the
+    devolutions it judges, so they cannot disagree.
 
-    Jurisdictions are numbered (their index in ``present``); an (upper item, child jurisdiction) pair is
-    one integer, so "expected but not received" is an ``isin`` over integers.
+    ``upper_key[i]`` is an integer standing for devolution i's item (a receipt counts for every row with
+    that key), ``upper_code[i]`` its jurisdiction; ``receipt_key``/``receipt_code`` are one row per
+    linked lower item: the devolved item's key and the lower item's jurisdiction. Jurisdictions are
+    numbered (their position in ``present``), so an (item, jurisdiction) pair is one integer and
+    "expected but not received" is one ``isin`` over integers.
     """
-    jurisdiction, present = items.jurisdictions
-    codes = present["jurisdiction_code"].tolist()
+    codes = list(present)
     index = {c: k for k, c in enumerate(codes)}
     children: dict[object, list[int]] = {}  # jurisdiction code → its direct children with a list
     within: list[list[int]] = []  # per jurisdiction with a list: itself and its ancestors with a list
@@ -361,29 +377,50 @@ def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry) -> 
             within.append([index[a] for a in (code, *registry.ancestors(code)) if a in index])
         else:
             within.append([])
+    listless = len(codes)  # the empty list appended last: a jurisdiction without a current list
+    kids = [children.get(c, []) for c in codes] + [[]]
+    at, child = _expand(*_csr(kids, _positions(index, upper_code, listless)))
+    found, area = _expand(*_csr([*within, []], _positions(index, receipt_code, listless)))
+    size = listless + 1
+    received = np.asarray(receipt_key, dtype=np.int64)[found] * size + area
+    missing = ~np.isin(np.asarray(upper_key, dtype=np.int64)[at] * size + child, received)
+    return at[missing], np.asarray(codes, dtype=object)[child[missing]]
+
+
+def _positions(index: dict[object, int], codes: Sequence[object], missing: int) -> np.ndarray:
+    return np.array([index.get(c, missing) for c in codes], dtype=np.int64)
+
+
+def _devolved_not_received(items: _Items, pairs: _Pairs, registry: Registry, *, judged_over_time: bool) -> pd.DataFrame:
+    """权力悬空 on the current lists (``unreceived``): a 下放/委托 item that a direct child jurisdiction
+    with a list did not take up. With ``judged_over_time`` the items whose list is dated are left to
+    the over-time check, which says since when."""
+    jurisdiction, present = items.jurisdictions
+    codes = present["jurisdiction_code"].tolist()
     devolved = items.where("status", lambda v: v in DEVOLVED_STATUSES)
-    if not devolved.any() or not children:
+    if judged_over_time:
+        devolved &= items.column("published").isna().to_numpy()
+    if not devolved.any():
         return no_findings()
-    # Expected: every devolved item × each direct child (with a list) of its jurisdiction.
-    kids = [children.get(c, []) for c in codes] + [[]]  # [-1]: an item without a jurisdiction code
     upper = np.flatnonzero(devolved)
-    at, lower = _expand(*_csr(kids, jurisdiction[upper]))
-    upper = upper[at]
-    # Received: (linked parent, child's jurisdiction or any above it), for parents that are devolved items.
-    size = len(codes)
     devolved_id = np.zeros(items.n, dtype=bool)
     devolved_id[items.canon[upper]] = True
     linked = np.flatnonzero(devolved_id[items.canon[pairs.parent]])
-    at, area = _expand(*_csr([*within, []], jurisdiction[pairs.child[linked]]))
-    received = items.canon[pairs.parent[linked[at]]] * size + area
-    missing = ~np.isin(items.canon[upper] * size + lower, received)
-    if not missing.any():
+    at, lower = unreceived(
+        items.canon[upper],
+        _codes_at(codes, jurisdiction[upper]),
+        items.canon[pairs.parent[linked]],
+        _codes_at(codes, jurisdiction[pairs.child[linked]]),
+        codes,
+        registry,
+    )
+    if not len(at):
         return no_findings()
-    lower = lower[missing]
-    missing = items.frame(upper[missing]).assign(
-        lower_code=pd.Series(np.asarray(codes, dtype=object)[lower], dtype=object),
-        lower_name=pd.Series(present["jurisdiction_name"].to_numpy(dtype=object)[lower], dtype=object),
-        lower_level=pd.Series(present["level"].to_numpy(dtype=object)[lower], dtype=object),
+    by_code = present.set_index("jurisdiction_code")
+    missing = items.frame(upper[at]).assign(
+        lower_code=pd.Series(lower, dtype=object),
+        lower_name=pd.Series(by_code["jurisdiction_name"].reindex(lower).to_numpy(dtype=object), dtype=object),
+        lower_level=pd.Series(by_code["level"].reindex(lower).to_numpy(dtype=object), dtype=object),
     )
     found = pd.DataFrame(
         {
@@ -420,6 +457,11 @@ def _csr(lists: list[list[int]], keys: np.ndarray) -> tuple[np.ndarray, np.ndarr
     sizes = np.array([len(v) for v in lists], dtype=np.int64)
     flat = np.array([x for v in lists for x in v], dtype=np.int64)
     return (np.cumsum(sizes) - sizes)[keys], sizes[keys], flat
+
+
+def _codes_at(codes: list[object], positions: np.ndarray) -> list[object]:
+    """The jurisdiction code at each position (-1, an item without a code: None)."""
+    return [codes[k] if k >= 0 else None for k in positions.tolist()]
 
 
 def _no_upper_basis(items: _Items, pairs: _Pairs, registry: Registry) -> pd.DataFrame:
@@ -702,9 +744,17 @@ def _duplicate_in_list(items: _Items) -> pd.DataFrame:
 
 
 def find_cross_level(
-    items: pd.DataFrame, links: pa.Table, registry: Registry, *, basis_threshold: float = BASIS_THRESHOLD
+    items: pd.DataFrame,
+    links: pa.Table,
+    registry: Registry,
+    *,
+    basis_threshold: float = BASIS_THRESHOLD,
+    judged_over_time: bool = False,
 ) -> pa.Table:
     """All findings of this module's kinds as a ``FINDINGS`` table, sorted by kind, jurisdiction, items.
+
+    ``judged_over_time``: the over-time check runs too (``transforms.examine.changes.find_over_time``),
+    so devolutions whose list is dated are its to judge, with their dates, and are skipped here.
 
     ``basis_threshold`` is the token_set_ratio (in [0, 1]) under which two legal bases are dissimilar.
     Links naming items that are not in ``items`` are ignored here (``consolidate`` rejects them).
@@ -714,7 +764,7 @@ def find_cross_level(
     frame = _Items(items, registry)
     pairs = _pairs(frame, links)
     parts: Iterable[pd.DataFrame] = (
-        _devolved_not_received(frame, pairs, registry),
+        _devolved_not_received(frame, pairs, registry, judged_over_time=judged_over_time),
         _no_upper_basis(frame, pairs, registry),
         _cancelled_still_listed(frame, pairs),
         _type_mismatch(frame, pairs),

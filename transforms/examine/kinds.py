@@ -14,8 +14,8 @@ and one function returning ``finding_rows``:
 
 ``finding_id = stable_id(kind, item_id, other)``: *other* is ``other_item_id`` where the finding has one,
 else ``other_jurisdiction_code`` (one id per upper item and lower jurisdiction), else the kind's own key
-(the source id of ``source_failed``). The same formula in every check is what lets a dated finding
-replace its undated twin (``combine_findings``).
+(the source id of ``source_failed``). The same formula in every check is what lets the over-time
+check's ``cancelled_still_listed`` refine the cross-level one of the same pair (``combine_findings``).
 
 ``finding_key`` names the same finding in *another* run, which ``finding_id`` cannot: item ids hash the
 source id and row number, so a re-published list (new version date, new source id, rows reordered)
@@ -292,10 +292,21 @@ def findings_table(
     return pa.Table.from_pandas(found[FINDINGS.names], schema=FINDINGS, preserve_index=False)
 
 
+#: Kinds that the cross-level check raises on every linked pair and the over-time check then raises
+#: again, with dates, for the pairs whose dates it can judge: its row replaces the undated one.
+REFINED_OVER_TIME = ("cancelled_still_listed",)
+
+
 def combine_findings(undated: pa.Table, dated: pa.Table) -> pa.Table:
-    """Two checks' findings in one table; where both raise the same finding (same id), the ``dated``
-    one (the version history's, carrying the dates) wins."""
-    taken = pc.is_in(undated.column("finding_id"), value_set=dated.column("finding_id"))
-    merged = pa.concat_tables([dated, undated.filter(pc.invert(taken))]).to_pandas()
+    """The cross-level and the over-time findings in one table. A ``REFINED_OVER_TIME`` finding raised by
+    both (same id) keeps the dated row; any other id raised by both is a check judging what is not its
+    own (each devolution, for one, is judged by exactly one of them), refused rather than hidden."""
+    refined = pc.is_in(undated.column("kind"), value_set=pa.array(REFINED_OVER_TIME, pa.string()))
+    twin = pc.is_in(undated.column("finding_id"), value_set=dated.column("finding_id"))
+    judged_twice = pc.and_(twin, pc.invert(refined))
+    if pc.any(judged_twice).as_py():
+        twice = undated.filter(judged_twice).column("kind").unique().to_pylist()
+        raise ValueError(f"findings raised by both the cross-level and the over-time check: {', '.join(twice)}")
+    merged = pa.concat_tables([dated, undated.filter(pc.invert(twin))]).to_pandas()
     merged = merged.drop_duplicates("finding_id").sort_values(FINDING_ORDER, kind="stable", na_position="first")
     return pa.Table.from_pandas(merged[FINDINGS.names], schema=FINDINGS, preserve_index=False)
