@@ -35,7 +35,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -45,13 +44,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
 from synthetic.generate import generate_tree
 from tests.conftest import SAMPLE_MANIFEST
+from tests.prefect_server import prefect_server
 from transforms.publish.report import chromium_command, find_chromium, page_url
 
 pytestmark = pytest.mark.slow
@@ -66,54 +65,11 @@ csv.field_size_limit(2**31 - 1)  # the audit counts rows with 1 MB cells
 # ---- one Prefect server for the module -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment for CLI subprocesses: a real ``prefect server start`` of our own, stopped at the end."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so stopping it stops its workers too
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("prefect server did not start:\n" + (home / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield env
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=20)
-        log.close()
+    with prefect_server(tmp_path_factory.mktemp("prefect-home"), PYTHONPATH=str(REPO)) as server:
+        yield server.env
 
 
 def run_cmd(manifest: Path, out: Path, env: dict[str, str]) -> list[str]:

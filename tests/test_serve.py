@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,18 +30,13 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.prefect_server import prefect_server
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 SAMPLE = REPO / "data" / "sample" / "sichuan"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -78,41 +72,9 @@ def _wait(what: str, check, timeout: float, procs: list[tuple[subprocess.Popen, 
 def server(tmp_path_factory) -> Iterator[dict]:
     """A real Prefect server; yields the environment every client process of the test uses."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_CLI_PROMPT": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    env.pop("PREFECT_PROFILES_PATH", None)
-    log = home / "server.log"
-    proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=home,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    api = env["PREFECT_API_URL"]
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{api}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        _wait("prefect server start", healthy, 180, [(proc, log)])
-        yield {"env": env, "api": api, "procs": [(proc, log)], "home": home}
-    finally:
-        _stop(proc)
+    quiet = {"PREFECT_UI_ENABLED": "false", "PREFECT_CLI_PROMPT": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    with prefect_server(home, **quiet) as running:
+        yield {"env": running.env, "api": running.api, "procs": [(running.proc, running.log)], "home": home}
 
 
 def _manifest(folder: Path) -> Path:

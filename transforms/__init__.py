@@ -5,6 +5,9 @@ consolidate) → ``examine`` (findings, changes, reform, basis, summary) → ``p
 report). Nothing here knows Prefect; ``flows`` wires the stages into tasks.
 """
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -15,3 +18,19 @@ try:
     __version__ = version("powerlists")
 except PackageNotFoundError:  # running from a checkout without an install
     __version__ = "0.0.0+checkout"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of small objects that cannot form a
+    cycle (a list's row lists and dicts while reading, its warning lists and cached name results while
+    normalising): each of the dozens of full collections they trigger walks every live object of the
+    run, which cost half the read time and most of ``normalise``'s (2.5 of 12 s in a 1M-row run; 0.7 s
+    with the whole call paused). Nothing is lost by collecting later."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

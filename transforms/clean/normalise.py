@@ -52,16 +52,14 @@ code; the files are checked when this module is imported, and a bad row fails lo
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
-import gc
 import hashlib
 import itertools
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -70,7 +68,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transforms import ROOT
+from transforms import ROOT, gc_paused
 from transforms.publish.schema import POWER_TYPES, STATUSES
 
 VOCAB_DIR = ROOT / "data" / "vocab"
@@ -680,25 +678,6 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while normalising one frame.
-
-    A million new lists (``norm_warnings``) and the cached results of new names and codes trigger dozens
-    of full collections, each walking every live object of the run (the row frames' dicts and lists);
-    that took most of ``normalise``'s time, and pausing only the list building still left a fifth of it
-    (2.5 of 12 s in a 1M-row run; 0.7 s with the whole call paused). Nothing built here can form a cycle,
-    so nothing is lost by collecting later.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 _STR_OR_NONE = frozenset({str, type(None)})
 
 
@@ -813,7 +792,7 @@ def normalise(frame: pd.DataFrame, vocab: Vocab | None = None) -> pd.DataFrame:
     """
     if vocab is not None:
         use_vocab(vocab)
-    with _gc_paused():
+    with gc_paused():
         return _normalise(frame)
 
 

@@ -83,7 +83,7 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz
 
 from transforms.examine.findings import unreceived
-from transforms.examine.kinds import finding_record, findings_table
+from transforms.examine.kinds import ITEM_COLUMNS, finding_record, findings_table
 from transforms.ingest.jurisdictions import Jurisdiction, Registry
 from transforms.ingest.manifest import DEFAULT_MATCH_THRESHOLD, SourceSpec
 from transforms.publish.schema import (
@@ -125,29 +125,7 @@ MIN_PART_CHARS = 4
 DETAIL_TEXT_CHARS = 40
 SORT_KEYS = ["jurisdiction_code", "to_source_id", "change", "old_item_id", "new_item_id"]
 
-_ITEM_COLUMNS = (
-    "item_id",
-    "source_id",
-    "sheet",
-    "row_no",
-    "jurisdiction_code",
-    "jurisdiction_name",
-    "level",
-    "province",
-    "published",
-    "name_raw",
-    "name_norm",
-    "main_name",
-    "sub_item",
-    "power_type",
-    "code_raw",
-    "base_code",
-    "department",
-    "legal_basis",
-    "responsibility",
-    "status",
-    "status_raw",
-)
+_ITEM_COLUMNS = (*ITEM_COLUMNS, "sheet", "row_no", "province", "published", "main_name", "code_raw", "responsibility")
 _SPACE = re.compile(r"\s+")
 _PARENT = "~version-parent"
 _CHILD = "~version-child:"

@@ -58,7 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
-from transforms.examine.kinds import KINDS, finding_rows, findings_table, no_findings
+from transforms.examine.kinds import ITEM_COLUMNS, KINDS, finding_rows, findings_table, no_findings
 from transforms.ingest.jurisdictions import Registry
 from transforms.publish.schema import CANCELLED_STATUS, DEVOLVED_STATUSES, FINDINGS, LICENCE
 
@@ -69,25 +69,7 @@ BASIS_THRESHOLD = 0.6
 
 NO_UPPER_BASIS_LEVELS = ("city", "county", "township")
 
-_ITEM_COLUMNS = (
-    "item_id",
-    "source_id",
-    "sheet",
-    "row_no",
-    "jurisdiction_code",
-    "jurisdiction_name",
-    "level",
-    "name_raw",
-    "name_norm",
-    "sub_item",
-    "power_type",
-    "base_code",
-    "department",
-    "legal_basis",
-    "status",
-    "status_raw",
-    "published",
-)
+_ITEM_COLUMNS = (*ITEM_COLUMNS, "sheet", "row_no", "published")
 _INSTRUMENT = re.compile(r"[《〈]([^《》〈〉]+)[》〉]")
 _BRACKETED = re.compile(r"[(（][^()（）]*[)）]")
 _SPACE = re.compile(r"\s+")

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from transforms import ROOT
 from transforms.examine.basis import AUTHORITIES, SCOPES, parse_many
-from transforms.examine.kinds import JsonFragments, finding_rows, findings_table, no_findings
+from transforms.examine.kinds import ITEM_COLUMNS, JsonFragments, finding_rows, findings_table, no_findings
 from transforms.ingest.jurisdictions import Registry
 from transforms.publish.schema import CANCELLED_STATUS, FINDINGS, LEVELS, POWER_TYPES, SEVERITIES, STATUSES
 
@@ -366,23 +366,7 @@ def load_rules(path: Path = RULES_PATH) -> ReformRules:
 
 # -------------------------------------------------------------------------------------------- helpers
 
-_ITEM_COLUMNS = (
-    "item_id",
-    "source_id",
-    "jurisdiction_code",
-    "jurisdiction_name",
-    "level",
-    "name_raw",
-    "name_norm",
-    "sub_item",
-    "power_type",
-    "base_code",
-    "department",
-    "legal_basis",
-    "responsibility",
-    "status",
-    "status_raw",
-)
+_ITEM_COLUMNS = (*ITEM_COLUMNS, "responsibility")
 
 
 def _trimmed(values: pd.Series) -> np.ndarray:

@@ -13,14 +13,12 @@ is openpyxl), ``xlsx_fast`` (the fast path for xlsx cells), ``table`` (header, c
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from transforms import gc_paused
 from transforms.ingest.columns import (
     check_overrides,
     is_numbering,
@@ -101,7 +99,7 @@ def read_rows(
             f"file; its title: {page!r}); download the list itself or point url/path at it"
         )
     try:
-        with _gc_paused():
+        with gc_paused():
             return _read(
                 data,
                 source_id=source_id,
@@ -169,19 +167,6 @@ def read_source_file(path: Path | str, max_bytes: int = MAX_SOURCE_BYTES) -> byt
     if len(data) > max_bytes:
         raise SourceReadError(f"refused: the file grew past the limit of {max_bytes:,} bytes while being read")
     return data
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Millions of small row lists and dicts make the cyclic collector run over and over (half the read
-    time) although none of them can form a cycle."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read(
