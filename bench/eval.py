@@ -69,7 +69,7 @@ from transforms.examine.checks import find_all  # noqa: E402
 from transforms.examine.kinds import KINDS  # noqa: E402
 from transforms.examine.reform import ReformCheck  # noqa: E402
 from transforms.ingest.jurisdictions import Jurisdiction, Registry, load_registry  # noqa: E402
-from transforms.ingest.read import read_rows  # noqa: E402
+from transforms.ingest.read import read_rows, read_spec_rows  # noqa: E402
 from transforms.link.match import DEFAULT_THRESHOLD, link_items  # noqa: E402
 from transforms.publish.schema import CHANGES  # noqa: E402
 
@@ -134,15 +134,7 @@ def manifest_items(manifest: Path, registry: Registry, *, strip_codes: bool = Fa
     frames = []
     for src in spec.sources:
         data = src.path.read_bytes()
-        frame, _ = read_rows(
-            data,
-            source_id=src.id,
-            fmt=src.format,
-            encoding=src.encoding,
-            sheet=src.sheet,
-            header_row=src.header_row,
-            columns=src.columns or None,
-        )
+        frame, _ = read_spec_rows(data, src)
         if strip_codes:
             frame["code_raw"] = None
         frame["jurisdiction_code"] = src.jurisdiction

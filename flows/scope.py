@@ -55,7 +55,7 @@ from transforms.examine.summary import summarise
 from transforms.examine.versions import current_source_ids, version_chains
 from transforms.ingest.jurisdictions import NATIONAL, Registry
 from transforms.ingest.manifest import SourceSpec
-from transforms.ingest.read import SourceReadError, read_rows, read_source_file
+from transforms.ingest.read import SourceReadError, read_source_file, read_spec_rows
 from transforms.ingest.reviews import Decision
 from transforms.link.consolidate import link_ends
 from transforms.link.match import link_items
@@ -180,17 +180,7 @@ def read_source(
             spec, None, sha256=digest, bytes=len(data), info=dict(hit.info), key=key, validated=hit, cached=True
         )
     try:
-        frame, info = read_rows(
-            data,
-            source_id=spec.id,
-            fmt=spec.format,
-            encoding=spec.encoding,
-            sheet=spec.sheet,
-            header_row=spec.header_row,
-            columns=spec.columns or None,
-            data_selector=spec.data_selector,
-            paged=spec.paginator is not None,
-        )
+        frame, info = read_spec_rows(data, spec)
     except SourceReadError as exc:
         return SourceResult(spec, None, sha256=digest, bytes=len(data), error=str(exc), key=key)
     frame["jurisdiction_code"] = spec.jurisdiction

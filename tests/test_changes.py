@@ -559,22 +559,14 @@ def read_versions_sample() -> tuple[pd.DataFrame, object]:
     from transforms.clean.normalise import normalise
     from transforms.ingest.jurisdictions import load_registry
     from transforms.ingest.manifest import load_manifest
-    from transforms.ingest.read import read_rows
+    from transforms.ingest.read import read_spec_rows
 
     registry = load_registry()
     manifest = load_manifest(SAMPLE / "versions.toml", known_jurisdictions=registry.codes())
     assert not manifest.source_errors
     frames = []
     for source in manifest.sources:
-        rows, _info = read_rows(
-            source.path.read_bytes(),
-            source_id=source.id,
-            fmt=source.format,
-            encoding=source.encoding,
-            sheet=source.sheet,
-            header_row=source.header_row,
-            columns=source.columns or None,
-        )
+        rows, _info = read_spec_rows(source.path.read_bytes(), source)
         rows["jurisdiction_code"] = source.jurisdiction
         rows["published"] = source.published
         frames.append(normalise(rows))

@@ -46,6 +46,7 @@ from transforms.clean.validate import validate
 from transforms.ingest.jurisdictions import RegistryError, load_registry
 from transforms.ingest.manifest import ManifestError, load_manifest
 from transforms.ingest.read import MAX_MERGED_CELLS, MAX_WORKBOOK_CELLS, SourceReadError, read_rows
+from transforms.ingest.read.jsonfile import json_cell  # the reader's cell text; the oracle counts rows
 from transforms.publish.write import UnsafeOutput, check_output_folder, write_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,19 +227,6 @@ JSON_VALUE = st.recursive(
     JSON_SCALAR, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8
 )
 RECORD = st.dictionaries(st.sampled_from(HEADER + OTHER_HEADERS) | TEXT, JSON_VALUE, max_size=6)
-
-
-def json_cell(value: object) -> str:
-    """The reader's documented cell text for a JSON value (strings as they are, others as JSON)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _element_is_row(element: object) -> bool:

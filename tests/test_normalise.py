@@ -31,30 +31,21 @@ from transforms.clean.normalise import (
     power_type_from_code,
     split_sub_item,
 )
+from transforms.ingest.columns import ROW_FRAME_COLUMNS
 from transforms.publish.schema import POWER_TYPES, STATUSES
 
 # The real lists: staged in the repository (data/realdata) or the shared folder of the workplace.
 _REALDATA_CANDIDATES = (Path(__file__).resolve().parent.parent / "data" / "realdata", Path("/work/shared/realdata"))
 SICHUAN = next((path / "sichuan" for path in _REALDATA_CANDIDATES if (path / "sichuan").is_dir()), None)
 
-ROW_COLUMNS = (
-    "name_raw",
-    "sub_item_raw",
-    "code_raw",
-    "power_type_raw",
-    "department",
-    "legal_basis",
-    "status_raw",
-    "responsibility",
-    "seq",
-)
+_FIXED = ("source_id", "sheet", "row_no", "raw", "extra", "row_errors")
+ROW_COLUMNS = tuple(c for c in ROW_FRAME_COLUMNS if c not in _FIXED)  # the cells a reader fills
 
 
 def row_frame(rows: list[dict[str, str | None]]) -> pd.DataFrame:
     """A minimal row frame as read_rows produces it: every canonical column present, object dtype."""
-    fixed = ("source_id", "sheet", "row_no", "raw", "extra", "row_errors")
     records = [("t", "", i + 2, {}, {}, [], *(row.get(column) for column in ROW_COLUMNS)) for i, row in enumerate(rows)]
-    frame = pd.DataFrame.from_records(records, columns=[*fixed, *ROW_COLUMNS])
+    frame = pd.DataFrame.from_records(records, columns=[*_FIXED, *ROW_COLUMNS])
     return frame.astype({column: object for column in ROW_COLUMNS})
 
 

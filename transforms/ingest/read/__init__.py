@@ -25,7 +25,13 @@ from transforms.ingest.columns import (
     map_headers,
     unique_keys,
 )
-from transforms.ingest.manifest import FORMATS, OLD_BINARY_MESSAGE, format_from_name, old_binary_refusal
+from transforms.ingest.manifest import (
+    FORMATS,
+    OLD_BINARY_MESSAGE,
+    SourceSpec,
+    format_from_name,
+    old_binary_refusal,
+)
 from transforms.ingest.read.bundle import zip_members
 from transforms.ingest.read.csvfile import _csv_table
 from transforms.ingest.read.docxfile import docx_tables
@@ -68,6 +74,7 @@ __all__ = [
     "html_page_title",
     "read_rows",
     "read_source_file",
+    "read_spec_rows",
 ]
 
 
@@ -128,6 +135,22 @@ _HTML_START = re.compile(
 )
 
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+def read_spec_rows(data: bytes, spec: SourceSpec) -> tuple[pd.DataFrame, dict]:
+    """``read_rows`` with every reading option the manifest gives ``spec`` (format, encoding, sheet,
+    header row, column names, where a JSON document keeps its records, whether the bytes are pages)."""
+    return read_rows(
+        data,
+        source_id=spec.id,
+        fmt=spec.format,
+        encoding=spec.encoding,
+        sheet=spec.sheet,
+        header_row=spec.header_row,
+        columns=spec.columns or None,
+        data_selector=spec.data_selector,
+        paged=spec.paginator is not None,
+    )
 
 
 def html_page_title(data: bytes) -> str | None:
