@@ -25,8 +25,8 @@ def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building millions of small objects that cannot form a
     cycle (a list's row lists and dicts while reading, its warning lists and cached name results while
     normalising): each of the dozens of full collections they trigger walks every live object of the
-    run, which cost half the read time and most of ``normalise``'s (2.5 of 12 s in a 1M-row run; 0.7 s
-    with the whole call paused). Nothing is lost by collecting later."""
+    run, which was most of the time of both stages (bench/README.md). Nothing is lost by collecting later.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
