@@ -38,6 +38,7 @@ import os
 import platform
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import infer_dtype
 
 from transforms import __version__
 from transforms.clean.normalise import Vocab
@@ -129,52 +131,31 @@ def source_key(spec: SourceSpec, sha256: str, registry: Registry, vocab: Vocab |
     return _digest("source", CACHE_FORMAT, code_version(), sha256, options, entry)[:32]
 
 
-def stable_text(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "\x00"
-    return value if isinstance(value, str) else f"\x01{type(value).__name__}:{value!r}"
-
-
-def frame_digest(frame: pd.DataFrame) -> str:
-    """A content hash of a frame (column names, order and values; index ignored)."""
-    h = hashlib.sha256(repr(list(frame.columns)).encode("utf-8"))
-    h.update(str(len(frame)).encode())
-    for column in frame.columns:
-        h.update(column_hashes(frame[column]).tobytes())
-    return h.hexdigest()
-
-
-def column_hashes(series: pd.Series) -> np.ndarray:
-    """One hash per row. A text column is hashed per distinct value and spread back by code: a
-    province's 400k rows hold far fewer distinct departments, bases or levels than cells (figures in
-    bench/README.md). Same hashes as hashing every row."""
-    if series.dtype != object:
-        return pd.util.hash_pandas_object(series, index=False).to_numpy()
-    try:
-        codes, uniques = pd.factorize(series, use_na_sentinel=False)
-    except TypeError:  # unhashable cells (dicts, lists)
-        codes, uniques = None, None
-    # factorize groups 1, 1.0 and True together: only text (and missing values) takes the fast path
-    if uniques is None or pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty"):
-        return pd.util.hash_pandas_object(series.map(stable_text), index=False).to_numpy()
-    hashes = pd.util.hash_pandas_object(pd.Series(uniques, dtype=object).map(stable_text), index=False)
-    return hashes.to_numpy()[codes]
-
-
-def match_key(items: pd.DataFrame, registry_fp: str, threshold: float) -> str:
-    """Same province + national items, registry, threshold and code → same links."""
-    return _digest("match", CACHE_FORMAT, code_version(), registry_fp, float(threshold), frame_digest(items))[:32]
+def match_key(source_keys: Iterable[str], registry_fp: str, threshold: float) -> str:
+    """The links cache key of a scope: the keys of the sources whose current items are matched (the
+    scope's and the national ones), the registry, the threshold and the code. A source key already
+    stands for everything its rows are made of (bytes, read options, registry entry, code, vocabulary),
+    so the items need no hashing of their own; a source whose bytes could not be read has no key and
+    no items."""
+    return _digest("match", CACHE_FORMAT, code_version(), registry_fp, float(threshold), sorted(source_keys))[:32]
 
 
 class Uncacheable(ValueError):
     """A frame or value the data-only cache cannot store exactly (the source is recomputed next time)."""
 
 
-def _null_kind(nulls: pd.Series) -> str | None:
+def _null_kind(nulls: np.ndarray) -> str | None:
+    """ "none" or "nan": which missing value a column holds (one kind only, else Uncacheable). Nones
+    are counted in numpy's C loop: a mostly empty column holds a million of them."""
+    if not len(nulls):
+        return None
+    nones = int(np.count_nonzero(np.equal(nulls, None)))
+    if nones == len(nulls):
+        return "none"
+    if not nones and all(isinstance(v, float) for v in nulls):
+        return "nan"
     kinds = {"none" if v is None else "nan" if isinstance(v, float) else type(v).__name__ for v in nulls}
-    if len(kinds) > 1 or not kinds <= {"none", "nan"}:
-        raise Uncacheable(f"missing values of several kinds: {sorted(kinds)}")
-    return next(iter(kinds), None)
+    raise Uncacheable(f"missing values of several kinds: {sorted(kinds)}")
 
 
 def _is_text_map(value: object) -> bool:
@@ -184,16 +165,23 @@ def _is_text_map(value: object) -> bool:
 
 
 def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
-    """An Arrow array for one column and what it takes to rebuild the exact pandas column."""
+    """An Arrow array for one column and what it takes to rebuild the exact pandas column.
+
+    Text columns, most of a frame, are recognised by ``infer_dtype`` (C) rather than by the type of
+    every cell; lists, maps and dates, rarer, are checked cell by cell.
+    """
     meta: dict[str, Any] = {"dtype": str(series.dtype)}
     if series.dtype != object:
         meta["kind"] = "native"
         return pa.Array.from_pandas(series), meta
-    missing = series.isna().to_numpy()
-    meta["null"] = _null_kind(series[missing])
-    present = series[~missing]
-    types = set(map(type, present))
     cells = series.to_numpy()  # from_pandas: None and NaN both become nulls (meta["null"] says which)
+    missing = pd.isna(cells)
+    meta["null"] = _null_kind(cells[missing])
+    present = cells[~missing]
+    if infer_dtype(present, skipna=False) in ("string", "empty"):
+        meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
+        return array, meta
+    types = set(map(type, present))
     if types <= {str}:
         meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
     elif types == {list} and all(isinstance(x, str) for v in present for x in v):

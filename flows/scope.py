@@ -125,6 +125,7 @@ class NationalContext:
 
     items: pd.DataFrame  # every version
     current: pd.DataFrame  # current versions only
+    source_keys: tuple[str, ...] = ()  # the cache keys of the current versions' sources
 
 
 @dataclass
@@ -310,19 +311,24 @@ class StageClock:
 
 
 def match_scope(
-    current: pd.DataFrame, national: pd.DataFrame, registry: Registry, threshold: float, cache: RunCache | None
+    current: pd.DataFrame,
+    national: pd.DataFrame,
+    registry: Registry,
+    threshold: float,
+    cache: RunCache | None,
+    source_keys: Sequence[str] = (),
 ) -> tuple[pa.Table, str]:
     """Links of the scope's current items to their ancestors (its own lists and the national ones).
 
-    A scope whose items, the national items, the threshold, the registry and the code are unchanged
-    takes its links from the previous run's cache (see ``flows.incremental``).
+    A scope whose current sources and national sources (``source_keys``: their cache keys), threshold,
+    registry and code are unchanged takes its links from the previous run's cache (``flows.incremental``).
     """
+    key = match_key(source_keys, registry_version(registry), threshold) if cache is not None else None
+    if key is not None and cache is not None and (hit := cache.get_links(key)) is not None:
+        return hit, "cached"
     frame = pd.concat(
         [current[[c for c in MATCH_COLUMNS if c in current]], national[[c for c in MATCH_COLUMNS if c in national]]]
     )
-    key = match_key(frame, registry_version(registry), threshold) if cache is not None else None
-    if key is not None and cache is not None and (hit := cache.get_links(key)) is not None:
-        return hit, "cached"
     links = link_items(frame, registry, threshold=threshold)
     links = links.filter(pc.is_in(links.column("child_item_id"), pa.array(current["item_id"], pa.string())))
     if key is not None and cache is not None:
@@ -477,13 +483,16 @@ def scope_tables(
         if len(quarantine):
             yield "quarantine", to_quarantine_table(quarantine)
     specs = [r.spec for r in results]
-    current = items[items["source_id"].isin(current_source_ids(specs))] if len(items) else items
+    current_ids = current_source_ids(specs)
+    current = items[items["source_id"].isin(current_ids)] if len(items) else items
+    current_keys = tuple(r.key for r in results if r.spec.id in current_ids and r.key is not None)
     above = national if national is not None and province != NATIONAL else None
     upper_current = above.current if above is not None else pd.DataFrame(columns=list(MATCH_COLUMNS))
     with clock.stage("match"):
         links, matched = (LINKS.empty_table(), None)
         if len(current) and province != NATIONAL:
-            links, matched = match_scope(current, upper_current, registry, threshold, cache)
+            keys = (*current_keys, *(above.source_keys if above is not None else ()))
+            links, matched = match_scope(current, upper_current, registry, threshold, cache, keys)
         links, reviewed = apply_link_reviews(links, current, upper_current, link_reviews, registry)
         yield "links", links
 
@@ -520,7 +529,7 @@ def scope_tables(
         ends = scope_link_ends(links, consolidate_items.column("item_id"), above.current if above is not None else None)
     context = None
     if province == NATIONAL and len(items):
-        context = NationalContext(items=items, current=current.reset_index(drop=True))
+        context = NationalContext(items=items, current=current.reset_index(drop=True), source_keys=current_keys)
     return ScopeOutput(
         province=province,
         results=[r.light() for r in results],

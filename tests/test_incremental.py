@@ -157,7 +157,7 @@ def test_the_cache_gives_frames_back_exactly() -> None:
 
 
 def test_cache_keys_follow_bytes_options_and_registry() -> None:
-    from flows.incremental import frame_digest, source_key
+    from flows.incremental import match_key, source_key
     from transforms.ingest.jurisdictions import load_registry
     from transforms.ingest.manifest import SourceSpec
 
@@ -174,22 +174,9 @@ def test_cache_keys_follow_bytes_options_and_registry() -> None:
     assert key() != key(columns={"name": "事项"})
     assert key() != key(jurisdiction="512002")
 
-    frame = pd.DataFrame({"name": ["甲", None], "extra": [{"k": "v"}, {}], "n": [1, 2]})
-    assert frame_digest(frame) == frame_digest(frame.copy().set_axis([10, 11]))
-    assert frame_digest(frame) != frame_digest(frame.assign(extra=[{"k": "w"}, {}]))
-    assert frame_digest(frame) != frame_digest(frame.iloc[::-1])
-
-
-def test_text_columns_hash_per_distinct_value_as_per_row() -> None:
-    """The per-distinct-value path gives every row the hash hashing the rows one by one gives; a
-    column mixing 1, 1.0 and True (equal to factorize) keeps them apart."""
-    from flows.incremental import column_hashes, stable_text
-
-    def per_row(series: pd.Series) -> list[int]:
-        return pd.util.hash_pandas_object(series.map(stable_text), index=False).tolist()
-
-    text = pd.Series(["甲", None, "乙", "甲", float("nan"), "", "乙"], dtype=object)
-    assert column_hashes(text).tolist() == per_row(text)
-    mixed = pd.Series([1, 1.0, True, "1"], dtype=object)
-    assert column_hashes(mixed).tolist() == per_row(mixed)
-    assert len(set(column_hashes(mixed).tolist())) == 4
+    links = match_key([key(), key("1" * 64)], "registry", 0.86)
+    assert links == match_key([key("1" * 64), key()], "registry", 0.86), "the order of the sources does not matter"
+    assert links != match_key([key(), key("2" * 64)], "registry", 0.86), "a changed source is matched again"
+    assert links != match_key([key()], "registry", 0.86), "so is a scope that lost a source"
+    assert links != match_key([key(), key("1" * 64)], "registry", 0.9)
+    assert links != match_key([key(), key("1" * 64)], "another registry", 0.86)

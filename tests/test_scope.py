@@ -10,12 +10,14 @@ refer to national items, versions on both sides and two provinces are all exerci
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from flows.incremental import RunCache
 from flows.pipeline import assemble_tables, group_by_scope, source_failure_findings
 from flows.scope import NATIONAL, StageClock, finish_scope, read_source, scope_tables
 from transforms.examine.changes import default_as_of
@@ -95,3 +97,44 @@ def test_scopes_give_the_whole_country_tables(manifest: Path, tmp_path: Path) ->
     for name, data in whole.items():
         assert pq.read_metadata(tmp_path / "whole" / name).num_rows, name
         assert scoped[name] == data, name
+
+
+@pytest.mark.slow
+def test_province_links_are_cached_until_its_sources_or_the_national_lists_change(
+    manifest: Path, tmp_path: Path
+) -> None:
+    """The links cache of a province is keyed by its sources and by the national sources above it: a
+    changed national list must match every province again, never hand back links to items it no
+    longer has."""
+    spec = load_manifest(manifest)
+    registry = load_registry(spec.jurisdictions)
+    spec = load_manifest(manifest, known_jurisdictions=registry.codes())
+    groups = group_by_scope(spec.sources, registry)
+
+    def finish(staging: Path, cache: RunCache, province: str, national=None):
+        results = [read_source(s, cache=cache, registry=registry) for s in groups[province]]
+        tables = scope_tables(
+            province,
+            results,
+            registry=registry,
+            all_specs=spec.sources,
+            national=national,
+            staging=staging,
+            cache=cache,
+            threshold=spec.match_threshold,
+            previous=None,
+            as_of=default_as_of(spec.sources),
+        )
+        return finish_scope(staging, province, tables)
+
+    first = tmp_path / "first"
+    cache = RunCache(tmp_path / "no-previous-output", first)
+    national = finish(first, cache, NATIONAL).national
+    assert national is not None and len(national.source_keys) == 1, "the current national version's key"
+    assert finish(first, cache, "510000", national).matched == "matched"
+
+    second = tmp_path / "second"
+    cache = RunCache(first, second)
+    assert finish(second, cache, "510000", national).matched == "cached"
+    changed = dataclasses.replace(national, source_keys=("a-changed-national-list",))
+    assert finish(second, cache, "510000", changed).matched == "matched"
