@@ -776,11 +776,14 @@ def department_keys(departments: pd.Series, places: pd.Series, aliases: Mapping[
     once per distinct (department, place): a list has a few dozen departments.
     """
     canonical = set(aliases.values())
-    pairs = pd.DataFrame({"dept": departments.to_numpy(dtype=object), "place": places.to_numpy(dtype=object)})
-    distinct = pairs.drop_duplicates(ignore_index=True)
-    keys = [_department_key(d, p, aliases, canonical) for d, p in zip(distinct["dept"], distinct["place"], strict=True)]
-    out = pairs.merge(distinct.assign(_key=keys), on=["dept", "place"], how="left")["_key"].astype(object)
-    return out.where(out.notna(), None).to_numpy(dtype=object)
+    dept_codes, depts = pd.factorize(departments.to_numpy(dtype=object))  # -1: missing
+    place_codes, place_names = pd.factorize(places.to_numpy(dtype=object))
+    pair = (dept_codes.astype(np.int64) + 1) * (len(place_names) + 1) + place_codes + 1
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    dept_of = np.array([None, *depts], dtype=object)[distinct // (len(place_names) + 1)]
+    place_of = np.array([None, *place_names], dtype=object)[distinct % (len(place_names) + 1)]
+    keys = [_department_key(d, p, aliases, canonical) for d, p in zip(dept_of, place_of, strict=True)]
+    return np.array(keys, dtype=object)[inverse.reshape(-1)]
 
 
 def _department_key(dept: object, place: object, aliases: Mapping[str, str], canonical: set[str]) -> str | None:
