@@ -232,20 +232,22 @@ def finding_record(
     }
 
 
-def item_identities(ids: pd.Series, items: pd.DataFrame | None) -> pd.Series:
-    """Per item id, the item's identity across list versions: ``jurisdiction \x1f name \x1f sub_item``,
-    the name being ``name_norm`` (``base_code`` when it has none); ``""`` for a missing id.
+def item_identities(items: pd.DataFrame | None, *ids: pd.Series) -> list[pd.Series]:
+    """Per item id of each ``ids`` column, the item's identity across list versions: ``jurisdiction
+    \x1f name \x1f sub_item``, the name being ``name_norm`` (``base_code`` when it has none); ``""`` for
+    a missing id.
 
     An id that is not among ``items`` keeps the id itself (``id:<item_id>``): a key that will not carry
     over to the next run, but no two findings of different items can share it. Only the items named by
-    ``ids`` are looked at (Arrow set lookups), so a million-item frame costs one hash pass, not a merge.
+    ``ids`` are looked at (Arrow set lookups, one for all the columns), so a million-item frame costs one
+    hash pass, not a merge.
     """
-    ids = ids.reset_index(drop=True).astype(object)
-    wanted = pa.array(ids.where(ids.notna(), None).to_numpy(dtype=object), pa.string(), from_pandas=True)
-    identity = pa.nulls(len(ids), pa.string())
+    wanted = [_id_array(c.reset_index(drop=True).astype(object)) for c in ids]
+    joined = position_of = None
     if items is not None and len(items) and "item_id" in items:
         known = pa.array(items["item_id"].to_numpy(dtype=object), pa.string(), from_pandas=True)
-        named = pc.is_in(known, value_set=pc.unique(wanted.drop_null())).to_numpy(zero_copy_only=False)
+        named_ids = pc.unique(pa.chunked_array([w.drop_null() for w in wanted], pa.string()).combine_chunks())
+        named = pc.is_in(known, value_set=named_ids).to_numpy(zero_copy_only=False)
         rows = items.loc[named].drop_duplicates("item_id")
 
         def text(column: str) -> pa.Array:
@@ -257,21 +259,33 @@ def item_identities(ids: pd.Series, items: pd.DataFrame | None) -> pd.Series:
         joined = pc.binary_join_element_wise(
             pc.fill_null(text("jurisdiction_code"), ""), name, pc.fill_null(text("sub_item"), ""), "\x1f"
         )
-        position = pc.index_in(wanted, value_set=pa.array(rows["item_id"].to_numpy(dtype=object), pa.string()))
-        identity = joined.take(position)
-    fallback = pc.binary_join_element_wise("id:", wanted, "")
-    out = pc.fill_null(pc.coalesce(identity, fallback), "")
-    return pd.Series(out.to_numpy(zero_copy_only=False), dtype=object)
+        position_of = pa.array(rows["item_id"].to_numpy(dtype=object), pa.string())
+    out = []
+    for values in wanted:
+        identity = (
+            joined.take(pc.index_in(values, value_set=position_of))
+            if joined is not None
+            else pa.nulls(len(values), pa.string())
+        )
+        fallback = pc.binary_join_element_wise("id:", values, "")
+        found = pc.fill_null(pc.coalesce(identity, fallback), "")
+        out.append(pd.Series(found.to_numpy(zero_copy_only=False), dtype=object))
+    return out
+
+
+def _id_array(ids: pd.Series) -> pa.Array:
+    return pa.array(ids.where(ids.notna(), None).to_numpy(dtype=object), pa.string(), from_pandas=True)
 
 
 def finding_keys(found: pd.DataFrame, items: pd.DataFrame | None) -> np.ndarray:
     """``finding_key`` per row of a findings frame (see the module docstring), vectorised."""
+    subject, other = item_identities(items, found["item_id"], found["other_item_id"])
     hashed = stable_ids(
         found["kind"],
         found["jurisdiction_code"],
-        item_identities(found["item_id"], items),
+        subject,
         found["other_jurisdiction_code"],
-        item_identities(found["other_item_id"], items),
+        other,
     )
     return (found["kind"].astype(str).to_numpy(dtype=object) + ":") + hashed.astype(object)
 
