@@ -182,9 +182,7 @@ def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
         meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
         return array, meta
     types = set(map(type, present))
-    if types <= {str}:
-        meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
-    elif types == {list} and all(isinstance(x, str) for v in present for x in v):
+    if types == {list} and all(isinstance(x, str) for v in present for x in v):
         meta["kind"], array = "text_list", pa.array(cells, pa.list_(pa.large_string()), from_pandas=True)
     elif types == {dict} and all(map(_is_text_map, present)):
         meta["kind"] = "text_map"

@@ -1084,10 +1084,9 @@ def _devolved_not_received(scene: _Scene, devolved: Mapping[str, tuple[dt.date, 
     """权力悬空 with dates: the dated devolutions that a direct child has not received (``unreceived``,
     the cross-level check's rule), with the linked lower items and the items it moved to as receipts."""
     uppers = sorted(devolved)
-    key = {upper_id: k for k, upper_id in enumerate(uppers)}
     receipts = [
-        (key[upper_id], scene.jur_of[lower_id])
-        for upper_id in uppers
+        (k, scene.jur_of[lower_id])
+        for k, upper_id in enumerate(uppers)
         for lower_id in (*scene.children_of.get(upper_id, []), *scene.history.moved_to.get(upper_id, []))
     ]
     at, lower = unreceived(

@@ -90,7 +90,6 @@ KINDS: dict[str, FindingKind] = {
 }
 assert tuple(KINDS) == FINDING_KINDS, "KINDS lists the contract's kinds in the contract's order"
 
-#: Row order of every findings table: by kind, then where, then which items (ids last, as a tie-break).
 #: The item columns every check reads (each adds its own: sheet and row, dates, responsibilities …).
 ITEM_COLUMNS = (
     "item_id",
@@ -109,6 +108,7 @@ ITEM_COLUMNS = (
     "status_raw",
 )
 
+#: Row order of every findings table: by kind, then where, then which items (ids last, as a tie-break).
 FINDING_ORDER = ["kind", "jurisdiction_code", "item_id", "other_item_id", "other_jurisdiction_code", "finding_id"]
 
 #: The columns a kind's rows carry before ``findings_table`` adds the id and the key (reviews come last).

@@ -778,10 +778,10 @@ def department_keys(departments: pd.Series, places: pd.Series, aliases: Mapping[
     canonical = set(aliases.values())
     dept_codes, depts = pd.factorize(departments.to_numpy(dtype=object))  # -1: missing
     place_codes, place_names = pd.factorize(places.to_numpy(dtype=object))
-    pair = (dept_codes.astype(np.int64) + 1) * (len(place_names) + 1) + place_codes + 1
-    distinct, inverse = np.unique(pair, return_inverse=True)
-    dept_of = np.array([None, *depts], dtype=object)[distinct // (len(place_names) + 1)]
-    place_of = np.array([None, *place_names], dtype=object)[distinct % (len(place_names) + 1)]
+    width = len(place_names) + 1  # code + 1: 0 stands for a missing value
+    distinct, inverse = np.unique((dept_codes.astype(np.int64) + 1) * width + place_codes + 1, return_inverse=True)
+    dept_of = np.array([None, *depts], dtype=object)[distinct // width]
+    place_of = np.array([None, *place_names], dtype=object)[distinct % width]
     keys = [_department_key(d, p, aliases, canonical) for d, p in zip(dept_of, place_of, strict=True)]
     return np.array(keys, dtype=object)[inverse.reshape(-1)]
 
