@@ -72,9 +72,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with stop_on_signals(partial(_emergency_stop, out)), temporary_api() as api:
             return _run(args, api)  # the API boots while the pipeline's modules are imported
     except Interrupted as exc:
+        _stop_api_logging()
         _remove_staging(out)  # what task threads still wrote after the flow's own clean-up
         print(f"powerlists: stopped by {exc}; {out} holds the previous output, untouched", file=sys.stderr)
         return exc.exit_code
+
+
+def _stop_api_logging() -> None:
+    """Detach Prefect's API log handlers once a run is interrupted: the API is stopped (or the run is
+    already Crashed there), and a task thread that ends while the interpreter shuts down would make the
+    handler start its sender then, which Python refuses with a traceback on every record. What those
+    threads still log goes to the console only."""
+    import logging
+
+    from prefect.logging.handlers import APILogHandler
+
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in [h for h in logger.handlers if isinstance(h, APILogHandler)]:
+            logger.removeHandler(handler)
 
 
 def _remove_staging(out: Path) -> None:
