@@ -41,7 +41,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.artifacts import publish_artifacts
 from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fetch_all
 from flows.incremental import RunCache
-from flows.runners import batch_gc, default_parallel_scopes, release_scope_memory, task_runner
+from flows.runners import ClosableRunner, batch_gc, default_parallel_scopes, release_scope_memory, task_runner
 from flows.scope import (
     PARTS_DIR,
     NationalContext,
@@ -758,7 +758,9 @@ def _run(
                     retry_delay=fetch_retry_delay_s,
                 )
             dask = (
-                stack.enter_context(task_runner(dask_workers, dask_address)) if dask_workers or dask_address else None
+                stack.enter_context(ClosableRunner(task_runner(dask_workers, dask_address)))
+                if dask_workers or dask_address
+                else None
             )
             with clock.stage("scopes"):
                 scopes, results = run_scopes(
@@ -771,7 +773,7 @@ def _run(
                     plan.threshold,
                     previous_folder,
                     default_parallel_scopes(parallel_scopes, dask_workers, dask_address),
-                    dask,
+                    dask.runner if dask is not None else None,
                     reviews,
                     plan.vocab,
                 )

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-from typing import Any
+import threading
+from types import TracebackType
+from typing import Any, Self
 
 import pyarrow as pa
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -109,25 +111,65 @@ def default_parallel_scopes(parallel_scopes: int | None, dask_workers: int | Non
     return 2 if dask_address is not None else 1
 
 
-def release_scope_memory(runner: Any = None) -> None:
+class ClosableRunner:
+    """A run's own task runner, which the run may close in the background before it ends.
+
+    Once the scopes are done nothing more is sent to the runner, but closing a Dask cluster takes
+    seconds (each worker frees what it held, and its nanny waits 4 s before killing one that has not
+    exited): time that ran after the assembly, on the run's critical path. ``close_in_background``
+    overlaps it with the assembly instead; leaving the context waits for it (or closes the runner then,
+    if nobody asked earlier, as after a failure), so nothing outlives the run.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self._closing: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self.runner.__enter__()
+        return self
+
+    def close_in_background(self) -> None:
+        if self._closing is None:
+            self._closing = threading.Thread(
+                target=self.runner.__exit__, args=(None, None, None), name="close-task-runner", daemon=True
+            )
+            self._closing.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._closing is None:
+            self.runner.__exit__(kind, error, trace)
+        else:
+            self._closing.join()
+
+
+def release_scope_memory(runner: ClosableRunner | None = None) -> None:
     """Once every scope is done, before the country-wide assembly.
 
     The scopes' frames are freed by then, but each process still holds memory for them: on a national
     run two idle Dask workers kept ~2 GB each through the assembly even after trimming (fragmented
-    heaps, imported GX), on top of the flow process's own peak. The run's own local cluster is scaled
-    to no workers (nothing is sent to them after this point; restarting them instead cost two fresh
-    interpreters' imports, ~2 s of CPU each, competing with the assembly on a 2-core machine); a
-    cluster someone else runs (``--dask-address``) is only trimmed.
+    heaps, imported GX), on top of the flow process's own peak. Nothing is sent to a runner after this
+    point, so the run's own one is closed, in the background (see ``ClosableRunner``); the workers of a
+    cluster someone else runs (``--dask-address``) outlive the run, so they are trimmed first.
+    Restarting the workers instead cost two fresh interpreters' imports, ~2 s of CPU each, competing
+    with the assembly on a 2-core machine. A Dask runner the flow was given (``with_options``) belongs
+    to the flow's engine: its own local cluster is scaled to no workers, another one trimmed.
     """
     from prefect.context import FlowRunContext
 
     trim_memory()
-    if runner is None:  # the flow's own runner (a flow given a Dask runner with with_options)
-        context = FlowRunContext.get()
-        runner = context.task_runner if context is not None else None
-    if type(runner).__name__ == "DaskTaskRunner":
-        own = runner.client.cluster if getattr(runner, "address", None) is None else None
+    if runner is not None:
+        if getattr(runner.runner, "address", None) is not None:
+            runner.runner.client.run(trim_memory)
+        runner.close_in_background()
+        return
+    context = FlowRunContext.get()
+    given = context.task_runner if context is not None else None
+    if type(given).__name__ == "DaskTaskRunner":
+        own = given.client.cluster if getattr(given, "address", None) is None else None
         if own is not None:
             own.scale(0)
         else:
-            runner.client.run(trim_memory)
+            given.client.run(trim_memory)

@@ -72,6 +72,7 @@ def test_dask_scheduler_runs_the_flow_with_identical_parquet(
     prefixes = " ".join(cluster.scheduler.task_prefixes)
     assert "read" in prefixes and "scope" in prefixes, prefixes
     assert _parquet_bytes(out) == thread_output
+    assert len(cluster.scheduler.workers) == 2  # the run closed its client, not someone else's cluster
     # the tasks set batch GC thresholds in the worker processes they ran in (flows.runners.batch_gc)
     import gc
 
@@ -87,8 +88,16 @@ def test_dask_scheduler_runs_the_flow_with_identical_parquet(
 def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
     tree: Path, thread_output: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import psutil
+
+    def children() -> set[int]:  # but multiprocessing's resource tracker, which lives as long as this process
+        return {p.pid for p in psutil.Process().children(recursive=True) if "resource_tracker" not in p.cmdline()[-1]}
+
     out = tmp_path / "out"
+    before = children()
     assert main(["run", "--manifest", str(tree), "--out", str(out), "--dask-workers", "2"]) == 0
+    # the cluster was closed in the background during the assembly, and waited for before returning
+    assert [psutil.Process(p).cmdline() for p in children() - before] == []
     printed = capsys.readouterr().out
     assert "completed" in printed
     assert "temporary Prefect API" not in printed  # the session's API (a harness setting) is used
@@ -115,3 +124,34 @@ def test_runner_options_are_checked() -> None:
         check_run_arguments(dask_workers=0)
     with pytest.raises(ArgumentError, match="scheduler address"):
         check_run_arguments(dask_address="127.0.0.1:8786")
+
+
+class _SlowToClose:
+    """A runner whose close takes a while, as a Dask cluster's does."""
+
+    def __init__(self) -> None:
+        self.closed_with: list[object] = []
+
+    def __enter__(self) -> _SlowToClose:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        import time
+
+        time.sleep(0.2)
+        self.closed_with.append(kind)
+
+
+def test_a_runner_closed_in_the_background_is_waited_for_and_one_never_asked_is_closed_on_exit() -> None:
+    from flows.runners import ClosableRunner
+
+    background = _SlowToClose()
+    with ClosableRunner(background) as runner:
+        runner.close_in_background()
+        runner.close_in_background()  # asked twice: closed once
+    assert background.closed_with == [None]
+
+    on_failure = _SlowToClose()
+    with pytest.raises(KeyError), ClosableRunner(on_failure):
+        raise KeyError("a scope failed")
+    assert on_failure.closed_with == [KeyError]
