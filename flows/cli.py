@@ -10,6 +10,7 @@ it was interrupted (SIGINT/SIGTERM). With 2, 3, 130 and 143 the previous output 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -69,13 +70,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out).resolve()
     try:
-        with stop_on_signals(partial(_emergency_stop, out)), temporary_api() as api:
+        with stop_on_signals(partial(_emergency_stop, out)), temporary_api() as api, _workers(args):
             return _run(args, api)  # the API boots while the pipeline's modules are imported
     except Interrupted as exc:
         _stop_api_logging()
         _remove_staging(out)  # what task threads still wrote after the flow's own clean-up
         print(f"powerlists: stopped by {exc}; {out} holds the previous output, untouched", file=sys.stderr)
         return exc.exit_code
+
+
+def _workers(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """The run's own local Dask workers are forked from a server importing their modules from now on."""
+    if args.dask_workers is None:
+        return contextlib.nullcontext()
+    from flows.runners import forked_workers
+
+    return forked_workers()
 
 
 def _stop_api_logging() -> None:

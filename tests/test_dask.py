@@ -90,8 +90,9 @@ def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
 ) -> None:
     import psutil
 
-    def children() -> set[int]:  # but multiprocessing's resource tracker, which lives as long as this process
-        return {p.pid for p in psutil.Process().children(recursive=True) if "resource_tracker" not in p.cmdline()[-1]}
+    def children() -> set[int]:  # but multiprocessing's helpers, which live as long as this process
+        helpers = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+        return {p.pid for p in psutil.Process().children(recursive=True) if not p.cmdline()[-1].startswith(helpers, 5)}
 
     out = tmp_path / "out"
     before = children()
@@ -124,6 +125,23 @@ def test_runner_options_are_checked() -> None:
         check_run_arguments(dask_workers=0)
     with pytest.raises(ArgumentError, match="scheduler address"):
         check_run_arguments(dask_address="127.0.0.1:8786")
+
+
+def test_local_workers_are_forked_with_their_imports_done_and_prefect_not_yet_imported() -> None:
+    """GX imported before the first task (it is ~2 s per worker otherwise); Prefect not, since it reads
+    its settings when imported and the worker's API URL is set only after the fork."""
+    from distributed import Client, LocalCluster
+
+    from flows.runners import forked_workers
+
+    with (
+        forked_workers(),
+        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as local,
+        Client(local) as client,
+    ):
+        # a lambda travels by value: a function of this module would import it, and Prefect with it
+        imported = lambda: tuple(m in __import__("sys").modules for m in ("great_expectations", "prefect"))  # noqa: E731
+        assert set(client.run(imported).values()) == {(True, False)}
 
 
 class _SlowToClose:
