@@ -90,9 +90,13 @@ def test_cli_dask_workers_starts_a_local_cluster_with_identical_parquet(
 ) -> None:
     import psutil
 
-    def children() -> set[int]:  # but multiprocessing's helpers, which live as long as this process
-        helpers = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
-        return {p.pid for p in psutil.Process().children(recursive=True) if not p.cmdline()[-1].startswith(helpers, 5)}
+    def children() -> set[int]:
+        """This process's descendants but multiprocessing's helpers, its direct children that live as long
+        as it does (the workers forked by the forkserver are its children, and counted)."""
+        me = psutil.Process()
+        helpers = {p.pid for p in me.children() if " multiprocessing.forkserver " in f" {p.cmdline()[-1]}"}
+        helpers |= {p.pid for p in me.children() if "multiprocessing.resource_tracker" in p.cmdline()[-1]}
+        return {p.pid for p in me.children(recursive=True)} - helpers
 
     out = tmp_path / "out"
     before = children()
