@@ -93,8 +93,8 @@ WORKER_PRELOAD = (
 def forked_workers() -> Iterator[None]:
     """Meanwhile, local Dask workers are forked from a server that has imported ``WORKER_PRELOAD``.
 
-    Started by the CLI at its very beginning, the server imports while the CLI imports the pipeline
-    and waits for its temporary Prefect API: otherwise each worker, spawned as a fresh interpreter
+    Started by the CLI right after it has launched its temporary Prefect API, the server imports while
+    the CLI imports the pipeline and waits for that API: otherwise each worker, spawned as a fresh interpreter
     once the flow runs, imports all of it on the run's critical path (~3.5 s of CPU per worker, both
     at once on a 2-core machine). It is multiprocessing's forkserver: one per process, stopped when
     this process ends (however it ends), and its forks are this process's descendants like spawned
