@@ -223,6 +223,16 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     return table.replace_schema_metadata({_COLUMNS_META: json.dumps(header).encode()})
 
 
+def encoded_rows(table: pa.Table, positions: np.ndarray) -> pa.Table:
+    """The rows at ``positions`` of a frame's encoding (``frame_to_arrow``): the encoding of those rows
+    of the frame (renumbered from 0), without converting their cells again."""
+    header = json.loads((table.schema.metadata or {})[_COLUMNS_META])
+    header["rows"] = len(positions)
+    return table.take(pa.array(positions, pa.int64())).replace_schema_metadata(
+        {_COLUMNS_META: json.dumps(header).encode()}
+    )
+
+
 def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
     header = json.loads((table.schema.metadata or {})[_COLUMNS_META])
     if header.get("format") != CACHE_FORMAT:
@@ -314,12 +324,13 @@ class RunCache:
                 path.unlink(missing_ok=True)
             return None
 
-    def put_source(self, key: str, value: ValidatedSource) -> None:
-        """Store a source's rows; one the data-only cache cannot hold exactly is left out (logged)."""
+    def put_source(self, key: str, value: ValidatedSource, items: pa.Table | None = None) -> None:
+        """Store a source's rows; one the data-only cache cannot hold exactly is left out (logged).
+        ``items``: ``value.items`` already encoded (``encoded_rows`` of its batch), used instead."""
         try:
             meta = {"format": CACHE_FORMAT, "rows_read": value.rows_read}
             parts = {
-                "items.arrow": ipc_bytes(frame_to_arrow(value.items)),
+                "items.arrow": ipc_bytes(items if items is not None else frame_to_arrow(value.items)),
                 "quarantine.arrow": ipc_bytes(frame_to_arrow(value.quarantine)),
                 "json": _exact_json({**meta, "expectations": value.expectations, "info": value.info}),
             }

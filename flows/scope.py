@@ -21,6 +21,7 @@ the split: ``tests/test_scope.py`` checks it byte for byte against processing ev
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -34,11 +35,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.incremental import RunCache, ValidatedSource, match_key, registry_version, source_key
+from flows.incremental import (
+    RunCache,
+    Uncacheable,
+    ValidatedSource,
+    encoded_rows,
+    frame_to_arrow,
+    match_key,
+    registry_version,
+    source_key,
+)
 from transforms.clean.items import add_jurisdiction_columns, item_ids, to_items_table, to_quarantine_table
 from transforms.clean.normalise import Vocab, normalise
 from transforms.clean.validate import validate
@@ -214,49 +225,99 @@ def _positions_by_source(frame: pd.DataFrame) -> dict[str, Any]:
     return frame.groupby("source_id", sort=False).indices if len(frame) else {}
 
 
+_NONE = np.empty(0, np.int64)  # the row positions of a source without any
+
+
+@dataclass(frozen=True)
+class ScopeRows:
+    """A scope's validated rows in results order, and the items' columns already in Arrow.
+
+    ``encoded`` is ``items`` as the source cache stores it (``flows.incremental.frame_to_arrow``), row
+    for row, when the scope's rows are one validation batch: the items table then takes its text
+    columns from it instead of converting every cell from Python again. None otherwise (sources from
+    the cache among them, or cells the cache cannot hold).
+    """
+
+    items: pd.DataFrame
+    quarantine: pd.DataFrame
+    encoded: pa.Table | None = None
+
+
 def validate_scope(
     results: list[SourceResult], registry: Registry, staging: Path, scope: str, cache: RunCache | None
-) -> tuple[list[SourceResult], bool]:
+) -> tuple[list[SourceResult], ScopeRows, bool]:
     """Great Expectations over the scope's freshly read sources (one checkpoint), then each source's share.
 
     Expectations are row-level, so validating a scope (or a source) gives every row the verdict it gets
     in any larger batch; that is what lets scopes and cached sources be validated separately. Returns
-    the results with their ``validated`` share, and whether GX ran.
+    the results with their ``validated`` share, the scope's rows, and whether GX ran.
+
+    When no source comes from the cache, the scope's rows are the batch as validated (each source's
+    rows are a block of it, in results order): a fresh source's share then carries its counts only,
+    and its cache entry is its slice of the batch's encoding, made once for all sources and shared
+    with the items table (``ScopeRows.encoded``).
     """
     fresh = [r for r in results if r.rows is not None and r.validated is None]
     frames = [r.rows for r in fresh if r.rows is not None and len(r.rows)]
-    outcome = None
+    outcome = encoded = None
+    whole = False  # the scope's rows are the batch: no source from the cache has any
     if frames:
         batch = add_jurisdiction_columns(pd.concat(frames, ignore_index=True), registry)
         folder = staging / "validation"
         outcome = validate(batch, out_dir=folder, name=scope, docs_lock=partial(_exclusive, folder / ".lock"))
-    positions = (
-        (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome is not None else None
-    )
+        outcome = replace(
+            outcome, items=outcome.items.reset_index(drop=True), quarantine=outcome.quarantine.reset_index(drop=True)
+        )
+        whole = not any(
+            len(r.validated.items) or len(r.validated.quarantine) for r in results if r.validated is not None
+        )
+        if whole:
+            with contextlib.suppress(Uncacheable):  # then each source is encoded (or refused) on its own
+                encoded = frame_to_arrow(outcome.items)
+    positions = (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome else None
     done: dict[int, SourceResult] = {}
     for r in fresh:
-        validated = _split_validated(r, outcome, positions)
+        own_items = positions[0].get(r.spec.id, _NONE) if positions is not None else _NONE
+        # a share's item rows are made only where they are used: concatenated, or encoded for the cache alone
+        validated = _split_validated(r, outcome, positions, with_items=not whole or encoded is None)
         if cache is not None and r.key is not None:
-            cache.put_source(r.key, validated)
+            rows = encoded_rows(encoded, own_items) if encoded is not None and validated.rows_read else None
+            cache.put_source(r.key, validated, rows)
+        if whole:  # its rows live on in the batch
+            validated = replace(validated, items=pd.DataFrame(), quarantine=pd.DataFrame())
         done[id(r)] = replace(r, validated=validated)
-    return [done.get(id(r), r) for r in results], outcome is not None
+    results = [done.get(id(r), r) for r in results]
+    if whole and outcome is not None:
+        return results, ScopeRows(outcome.items, outcome.quarantine, encoded), True
+    return results, _concatenated([r.validated for r in results if r.validated is not None]), outcome is not None
+
+
+def _concatenated(parts: list[ValidatedSource]) -> ScopeRows:
+    """The sources' shares, one after the other."""
+    item_parts = [v.items for v in parts if len(v.items)]
+    quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
+    return ScopeRows(
+        pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame(),
+        pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame(),
+    )
 
 
 def _split_validated(
-    result: SourceResult, outcome: Any, positions: tuple[dict[str, Any], dict[str, Any]] | None
+    result: SourceResult, outcome: Any, positions: tuple[dict[str, Any], dict[str, Any]] | None, with_items: bool
 ) -> ValidatedSource:
-    """One source's share of a batch validation: what the cache keeps for the next run."""
+    """One source's share of a batch validation: what the cache keeps for the next run (its item rows
+    only ``with_items``)."""
     sid = result.spec.id
     if outcome is None or positions is None or result.rows is None or not len(result.rows):
         return ValidatedSource(pd.DataFrame(), pd.DataFrame(), 0, [], dict(result.info))
-    none: list[int] = []
     expectations = [
         {**{k: v for k, v in e.items() if k != "failed_by_source"}, "failed_rows": e["failed_by_source"].get(sid, 0)}
         for e in outcome.by_expectation
     ]
+    items = outcome.items.iloc[positions[0].get(sid, _NONE)].reset_index(drop=True) if with_items else pd.DataFrame()
     return ValidatedSource(
-        items=outcome.items.iloc[positions[0].get(sid, none)].reset_index(drop=True),
-        quarantine=outcome.quarantine.iloc[positions[1].get(sid, none)].reset_index(drop=True),
+        items=items,
+        quarantine=outcome.quarantine.iloc[positions[1].get(sid, _NONE)].reset_index(drop=True),
         rows_read=len(result.rows),
         expectations=expectations,
         info=dict(result.info),
@@ -469,17 +530,13 @@ def scope_tables(
     """
     clock = StageClock()
     with clock.stage("validate"):
-        results, ran_gx = validate_scope(results, registry, staging, province, cache)
-        parts = [r.validated for r in results if r.validated is not None]
-        item_parts = [v.items for v in parts if len(v.items)]
-        quarantine_parts = [v.quarantine for v in parts if len(v.quarantine)]
-        items = pd.concat(item_parts, ignore_index=True) if item_parts else pd.DataFrame()
-        quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
+        results, rows, ran_gx = validate_scope(results, registry, staging, province, cache)
+        items, quarantine = rows.items, rows.quarantine
     results = count_per_source(results, items, quarantine)
     with clock.stage("assemble"):
         if len(items):
-            items["item_id"] = item_ids(items)
-            yield "items", to_items_table(items)
+            items["item_id"] = item_ids(items, rows.encoded)
+            yield "items", to_items_table(items, rows.encoded)
         if len(quarantine):
             yield "quarantine", to_quarantine_table(quarantine)
     specs = [r.spec for r in results]

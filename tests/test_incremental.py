@@ -156,6 +156,33 @@ def test_the_cache_gives_frames_back_exactly() -> None:
         frame_to_arrow(pd.DataFrame({"a": ["x", "y"]}, index=[3, 4]))
 
 
+def test_a_source_cut_from_its_batch_encoding_comes_back_as_its_own_rows() -> None:
+    """A scope's rows are encoded once; each source's entry is its slice. Decoded, the slice must be
+    that source's rows exactly, even where the batch's columns hold what the source's do not."""
+    import numpy as np
+
+    from flows.incremental import encoded_rows, frame_from_arrow, frame_to_arrow
+
+    batch = pd.DataFrame(
+        {
+            "source_id": ["a", "a", "b", "b", "b"],
+            "text_nan": ["x", np.nan, "y", "z", "w"],  # NaN in source a only
+            "warnings": [[], ["w"], [], [], ["甲"]],
+            "raw": [{"k": "v"}, {}, None, {"k": None}, {}],
+            "published": [dt.date(2024, 1, 2), None, None, None, dt.date(2023, 5, 6)],
+            "row_no": np.arange(5, dtype="int64"),
+            "code": pd.Series(["510000", None, "510100", "x", "y"], dtype="str"),
+        }
+    )
+    encoded = frame_to_arrow(batch)
+    for positions in ([0, 1], [2, 3, 4], []):
+        own = batch.iloc[positions].reset_index(drop=True)
+        back = frame_from_arrow(encoded_rows(encoded, np.array(positions, np.int64)))
+        pd.testing.assert_frame_equal(back, own)
+        for column in own.columns:
+            assert [type(v) for v in back[column]] == [type(v) for v in own[column]], column
+
+
 def test_cache_keys_follow_bytes_options_and_registry() -> None:
     from flows.incremental import match_key, source_key
     from transforms.ingest.jurisdictions import load_registry

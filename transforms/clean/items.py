@@ -23,15 +23,15 @@ def stable_id(*parts: object, length: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
-def item_ids(frame: pd.DataFrame) -> list[str]:
+def item_ids(frame: pd.DataFrame, encoded: pa.Table | None = None) -> list[str]:
     """``item_id`` per row: a hash of source, sheet, row number and raw name.
 
     The sheet is included (the contract names source, row and name) because one workbook can hold
     two sheets with the same item at the same row; without it their ids would collide. Equal to
     ``stable_id(source, sheet, row, name)`` per row; the texts are joined by Arrow in one pass and
-    only the hashing is per row (a million items per province run).
+    only the hashing is per row (a million items per province run). ``encoded``: as in ``to_items_table``.
     """
-    parts = [_string_array(frame[c]) for c in ("source_id", "sheet", "name_raw")]
+    parts = [_text_column(frame, c, encoded) for c in ("source_id", "sheet", "name_raw")]
     rows = frame["row_no"]
     row_text = pc.cast(pa.array(rows), pa.string()) if pd.api.types.is_integer_dtype(rows) else _string_array(rows)
     joined = pc.binary_join_element_wise(
@@ -84,6 +84,15 @@ def _string_array(values: pd.Series) -> pa.Array:
         )
 
 
+def _text_column(frame: pd.DataFrame, name: str, encoded: pa.Table | None) -> pa.Array:
+    """``_string_array`` of a column, taken from ``encoded`` when it holds the column as text already."""
+    if encoded is not None and name in encoded.column_names:
+        column = encoded.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            return column.cast(pa.string()).combine_chunks()
+    return _string_array(frame[name])
+
+
 def _date_array(values: pd.Series, date_type: pa.DataType) -> pa.Array:
     """Dates (``datetime.date``, missing as None/NaN/NaT) in C; anything else per value as before."""
     try:
@@ -92,8 +101,13 @@ def _date_array(values: pd.Series, date_type: pa.DataType) -> pa.Array:
         return pa.array([None if pd.isna(v) else v for v in values], type=date_type)
 
 
-def to_items_table(frame: pd.DataFrame) -> pa.Table:
-    """The items table in contract column order; ``power_id`` may still be null (set by consolidation)."""
+def to_items_table(frame: pd.DataFrame, encoded: pa.Table | None = None) -> pa.Table:
+    """The items table in contract column order; ``power_id`` may still be null (set by consolidation).
+
+    ``encoded``: the frame's columns already in Arrow, row for row (the source cache's encoding of a
+    scope's rows, ``flows.scope.ScopeRows``); its text columns are used as they are instead of
+    converting ~20 columns × every item from Python objects again.
+    """
     columns = {}
     for field in ITEMS:
         name = field.name
@@ -104,7 +118,7 @@ def to_items_table(frame: pd.DataFrame) -> pa.Table:
         elif name == "published":
             columns[name] = _date_array(frame["published"], field.type)
         elif name in frame and field.type == pa.string():
-            columns[name] = _string_array(frame[name])
+            columns[name] = _text_column(frame, name, encoded)
         elif name in frame:
             columns[name] = pa.array(frame[name].tolist(), type=field.type)
         else:
