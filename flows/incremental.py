@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -47,7 +48,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas.api.types import infer_dtype
 
 from transforms import __version__
 from transforms.clean.normalise import Vocab
@@ -158,39 +158,67 @@ def _null_kind(nulls: np.ndarray) -> str | None:
     raise Uncacheable(f"missing values of several kinds: {sorted(kinds)}")
 
 
-def _is_text_map(value: object) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
-    )
+def _text_values(values: list[Any] | np.ndarray, missing: bool, nan: bool = False) -> pa.Array | None:
+    """``values`` as one large-string array when every value is text, else None. ``missing``: None
+    (and, with ``nan``, NaN) may stand in for a value, as a null.
+
+    Arrow's own type inference is the test: it scans the Python objects in C and infers ``string``
+    only when each one is a ``str`` (``binary`` for bytes, an error for numbers or, without ``nan``,
+    NaN). That replaces a Python-level check per cell, and the conversion is the same pass.
+    """
+    try:
+        array = pa.array(values, from_pandas=nan)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pa.types.is_null(array.type) and (missing or not len(array)):
+        return pa.nulls(len(array), pa.large_string())
+    if not pa.types.is_string(array.type) or (not missing and array.null_count):
+        return None
+    text = array.cast(pa.large_string())
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text  # chunked: over 2 GiB
+
+
+def _text_map_array(missing: np.ndarray, present: np.ndarray) -> pa.Array | None:
+    """Text → text (or missing) maps, keys and values each converted as one flat array; None if not text."""
+    lengths = np.zeros(len(missing), np.int64)
+    lengths[~missing] = np.fromiter(map(len, present), np.int64, len(present))
+    keys = _text_values(list(itertools.chain.from_iterable(present)), missing=False)
+    values = _text_values(list(itertools.chain.from_iterable(map(dict.values, present))), missing=True)
+    if keys is None or values is None:
+        return None
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
+    return pa.MapArray.from_arrays(offsets, keys, values, mask=pa.array(missing))
 
 
 def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
     """An Arrow array for one column and what it takes to rebuild the exact pandas column.
 
-    Text columns, most of a frame, are recognised by ``infer_dtype`` (C) rather than by the type of
-    every cell; lists, maps and dates, rarer, are checked cell by cell.
+    Text columns, most of a frame, are converted (and recognised) by Arrow in one pass over the cells;
+    maps of text by one pass over their flattened keys and values; lists and dates cell by cell.
     """
     meta: dict[str, Any] = {"dtype": str(series.dtype)}
     if series.dtype != object:
         meta["kind"] = "native"
         return pa.Array.from_pandas(series), meta
     cells = series.to_numpy()  # from_pandas: None and NaN both become nulls (meta["null"] says which)
+    # a column of lists or maps would be converted only to be found not text: its first cell tells
+    text = None if len(cells) and isinstance(cells[0], (list, dict, dt.date)) else _text_values(cells, True, nan=True)
+    if text is not None:
+        nulls = cells[text.is_null().to_numpy(zero_copy_only=False)] if text.null_count else cells[:0]
+        meta["kind"], meta["null"] = "text", _null_kind(nulls)
+        return text, meta
     missing = pd.isna(cells)
     meta["null"] = _null_kind(cells[missing])
     present = cells[~missing]
-    if infer_dtype(present, skipna=False) in ("string", "empty"):
-        meta["kind"], array = "text", pa.array(cells, pa.large_string(), from_pandas=True)
-        return array, meta
     types = set(map(type, present))
+    array = None
     if types == {list} and all(isinstance(x, str) for v in present for x in v):
         meta["kind"], array = "text_list", pa.array(cells, pa.list_(pa.large_string()), from_pandas=True)
-    elif types == {dict} and all(map(_is_text_map, present)):
-        meta["kind"] = "text_map"
-        pairs = [None if m else list(v.items()) for v, m in zip(cells, missing, strict=True)]
-        array = pa.array(pairs, pa.map_(pa.large_string(), pa.large_string()))
+    elif types == {dict}:
+        meta["kind"], array = "text_map", _text_map_array(missing, present)
     elif types == {dt.date}:
         meta["kind"], array = "date", pa.array(cells, pa.date32(), from_pandas=True)
-    else:
+    if array is None:
         raise Uncacheable(f"cells of types {sorted(t.__name__ for t in types)}")
     return array, meta
 

@@ -152,6 +152,9 @@ def test_the_cache_gives_frames_back_exactly() -> None:
             assert type(old) is type(new) and (old == new or (old != old and new != new)), (column, old, new)
     with pytest.raises(Uncacheable):
         frame_to_arrow(pd.DataFrame({"mixed": ["a", 1]}))
+    for inexact in ([b"x", "y"], [{"k": np.nan}], [{"k": b"x"}], [{1: "a"}], [["a", None]]):
+        with pytest.raises(Uncacheable):  # bytes would come back as text, NaN as None, 1 as "1"
+            frame_to_arrow(pd.DataFrame({"cells": inexact}))
     with pytest.raises(Uncacheable):
         frame_to_arrow(pd.DataFrame({"a": ["x", "y"]}, index=[3, 4]))
 
