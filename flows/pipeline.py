@@ -137,7 +137,7 @@ def finish_scope_task(
     read: tuple[list[SourceResult], float],
     national: NationalContext | None,
     registry: Registry,
-    all_specs: list[SourceSpec],
+    national_specs: list[SourceSpec],
     staging: Path,
     cache: RunCache | None,
     threshold: float,
@@ -152,7 +152,7 @@ def finish_scope_task(
         province,
         results,
         registry=registry,
-        all_specs=all_specs,
+        national_specs=national_specs,
         national=national,
         staging=staging,
         cache=cache,
@@ -491,7 +491,7 @@ def run_scopes(
               for s in spec.sources if isinstance(o := fetched.get(s.id), str)}  # fmt: skip
     common = {
         "registry": registry,
-        "all_specs": spec.sources,
+        "national_specs": [s for s in spec.sources if s.jurisdiction == NATIONAL],
         "staging": staging,
         "cache": cache,
         "threshold": threshold,

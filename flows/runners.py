@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import sys
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -59,11 +60,12 @@ def task_runner(dask_workers: int | None = None, dask_address: str | None = None
     """
     if dask_workers is None and dask_address is None:
         return ThreadPoolTaskRunner(max_workers=DEFAULT_THREADS)
-    from prefect_dask import DaskTaskRunner
+    from flows.dask_runner import dask_runner_class
 
+    runner_class = dask_runner_class()  # prefect-dask's, submitting tasks unhashed
     if dask_address is not None:
-        return DaskTaskRunner(address=dask_address)
-    return DaskTaskRunner(
+        return runner_class(address=dask_address)
+    return runner_class(
         cluster_class=local_cluster,
         cluster_kwargs={
             "n_workers": dask_workers,
@@ -204,7 +206,8 @@ def release_scope_memory(runner: ClosableRunner | None = None) -> None:
         return
     context = FlowRunContext.get()
     given = context.task_runner if context is not None else None
-    if type(given).__name__ == "DaskTaskRunner":
+    prefect_dask = sys.modules.get("prefect_dask")  # not imported: the flow's runner is not a Dask one
+    if prefect_dask is not None and isinstance(given, prefect_dask.DaskTaskRunner):
         own = given.client.cluster if getattr(given, "address", None) is None else None
         if own is not None:
             own.scale(0)

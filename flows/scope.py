@@ -511,7 +511,7 @@ def scope_tables(
     results: list[SourceResult],
     *,
     registry: Registry,
-    all_specs: Sequence[SourceSpec],
+    national_specs: Sequence[SourceSpec],
     national: NationalContext | None,
     staging: Path,
     cache: RunCache | None,
@@ -524,7 +524,9 @@ def scope_tables(
     ``ScopeOutput`` (the generator's value).
 
     ``national`` is the national scope's output context (None when this *is* the national scope or the
-    run has no national list). ``previous`` is the output folder to report changes against, if any.
+    run has no national list); ``national_specs`` are the national lists' sources, whose versions a
+    province scope's changes follow too (only those: a task's parameters are sent to its worker, and
+    Prefect walks them). ``previous`` is the output folder to report changes against, if any.
     ``link_reviews`` are the reviews file's link decisions, applied to the matcher's links. ``staging``
     is only where Great Expectations writes its Data Docs.
     """
@@ -559,7 +561,7 @@ def scope_tables(
     scope_current = (
         pd.concat([current, above.current], ignore_index=True) if above is not None and len(current) else current
     )
-    scope_specs = [*specs, *(s for s in all_specs if s.jurisdiction == NATIONAL)] if above is not None else specs
+    scope_specs = [*specs, *national_specs] if above is not None else specs
     provinces = [province, NATIONAL] if above is not None else [province]
     owned = (
         (lambda t, name: _not_national_only(t, TABLE_SPECS[name].owners)) if above is not None else (lambda t, name: t)

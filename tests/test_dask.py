@@ -120,9 +120,44 @@ def test_a_flow_given_a_dask_runner_in_code_still_works(
     assert _parquet_bytes(out) == thread_output
 
 
+_HASHED: list[str] = []
+
+
+class _Noticed:
+    """A parameter that notes being hashed by Dask; it travels to the worker as plain 0."""
+
+    def __dask_tokenize__(self) -> str:
+        _HASHED.append("hashed")
+        return "noticed"
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:
+        return int, (0,)
+
+
+def test_tasks_go_to_the_cluster_without_their_parameters_hashed(cluster) -> None:
+    """A Prefect task run never repeats, so Dask's hash of a call (to run a repeated one once) is
+    pure cost on the flow's process: ``flows.dask_runner`` submits unhashed."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(cache_policy=NO_CACHE)
+    def plus_one(value: int) -> int:
+        return value + 1
+
+    @flow(task_runner=task_runner(dask_address=cluster.scheduler_address))
+    def submit_one() -> int:
+        return plus_one.submit(_Noticed()).result()
+
+    _HASHED.clear()
+    assert submit_one() == 1
+    assert _HASHED == []
+
+
 def test_runner_options_are_checked() -> None:
+    from prefect_dask import DaskTaskRunner
+
     assert type(task_runner()).__name__ == "ThreadPoolTaskRunner"
-    assert type(task_runner(dask_workers=2)).__name__ == "DaskTaskRunner"
+    assert isinstance(task_runner(dask_workers=2), DaskTaskRunner)
     with pytest.raises(ArgumentError, match="exclusive"):
         check_run_arguments(dask_workers=2, dask_address="tcp://127.0.0.1:8786")
     with pytest.raises(ArgumentError, match="at least 1"):

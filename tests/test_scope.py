@@ -60,7 +60,7 @@ def _run(manifest: Path, staging: Path, *, scoped: bool) -> dict[str, bytes]:
     spec = load_manifest(manifest, known_jurisdictions=registry.codes())
     common = {
         "registry": registry,
-        "all_specs": spec.sources,
+        "national_specs": [s for s in spec.sources if s.jurisdiction == NATIONAL],
         "staging": staging,
         "cache": None,
         "threshold": spec.match_threshold,
@@ -117,7 +117,7 @@ def test_province_links_are_cached_until_its_sources_or_the_national_lists_chang
             province,
             results,
             registry=registry,
-            all_specs=spec.sources,
+            national_specs=[s for s in spec.sources if s.jurisdiction == NATIONAL],
             national=national,
             staging=staging,
             cache=cache,
