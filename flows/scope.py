@@ -274,7 +274,9 @@ def validate_scope(
         if whole:
             with contextlib.suppress(Uncacheable):  # then each source is encoded (or refused) on its own
                 encoded = frame_to_arrow(outcome.items)
-    positions = (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome else None
+    positions = (
+        (_positions_by_source(outcome.items), _positions_by_source(outcome.quarantine)) if outcome is not None else None
+    )
     done: dict[int, SourceResult] = {}
     for r in fresh:
         own_items = positions[0].get(r.spec.id, _NONE) if positions is not None else _NONE
