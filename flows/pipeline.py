@@ -258,9 +258,10 @@ def _merge_expectations(results: list[SourceResult]) -> list[dict[str, Any]]:
 
 # How each table is ordered: what a whole-country computation gives, so the split into scopes is invisible.
 # (columns, nulls first); stable sorts, and scopes never share a key, so ties keep their scope's order.
-def _sorted(name: str, table: pa.Table) -> pa.Table:
+def _row_order(name: str, table: pa.Table) -> pa.Array:
+    """The order a whole-country computation gives the table's rows, applied as it is written."""
     spec = TABLE_SPECS[name]
-    return table.take(sort_indices(table, [(k, "ascending", spec.nulls) for k in spec.sort]))
+    return sort_indices(table, [(k, "ascending", spec.nulls) for k in spec.sort])
 
 
 def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] = ()) -> pa.Table:
@@ -352,9 +353,9 @@ def assemble_tables(
     done = Assembled()
     written: set[str] = set()
 
-    def write(name: str, table: pa.Table) -> None:
+    def write(name: str, table: pa.Table, order: pa.Array | None = None) -> None:
         with clock.stage("write"):
-            write_table(name, table, staging)
+            write_table(name, table, staging, order)
         written.add(name)
 
     with ThreadPoolExecutor(max_workers=1) as side:
@@ -410,26 +411,28 @@ def _assemble_other_tables(
         write("quarantine", quarantine)
     del quarantine
     with clock.stage("assemble"):
-        links = _sorted("links", _concat(staging, "links", LINKS))
+        links = _concat(staging, "links", LINKS)
+        order = _row_order("links", links)
     methods = pc.value_counts(links.column("method")).to_pylist() if links.num_rows else []
     done.link_methods = {m["values"]: m["counts"] for m in sorted(methods, key=str)}
-    write("links", links)
-    del links
+    write("links", links, order)
+    del links, order
     with clock.stage("assemble"):
         changes = combine_changes(*settle_national_moves(read_parts(staging, "changes")))
     write("changes", changes)
     del changes
     with clock.stage("assemble"):
         found = _concat(staging, "findings", FINDINGS, [failures])
-        findings = _sorted("findings", review_findings(found, reviews, reviewed_links))
-    write("findings", findings)
-    del findings
+        findings = review_findings(found, reviews, reviewed_links)
+        order = _row_order("findings", findings)
+    write("findings", findings, order)
+    del found, findings, order
     for name in ("summary", *(n for n, spec in TABLE_SPECS.items() if not spec.contract)):
         with clock.stage("assemble"):
             parts = read_parts(staging, name)
-            table = _sorted(name, pa.concat_tables(parts.values())) if parts else None
+            table = pa.concat_tables(parts.values()) if parts else None
         if table is not None:
-            write(name, table)
+            write(name, table, _row_order(name, table))
 
 
 def _previous_folder(previous: str | None, last_output: Path | None) -> Path | None:

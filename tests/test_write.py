@@ -6,12 +6,23 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from transforms.publish.schema import ITEMS, TABLES
-from transforms.publish.write import OutputLocked, new_staging, output_lock, recover, swap_in, write_tables
+from transforms.publish.write import (
+    ROW_GROUP_SIZE,
+    OutputLocked,
+    new_staging,
+    output_lock,
+    recover,
+    swap_in,
+    write_parquet,
+    write_table,
+    write_tables,
+)
 
 
 def items_table() -> pa.Table:
@@ -61,6 +72,28 @@ def test_same_tables_same_bytes(tmp_path: Path) -> None:
 def test_schema_drift_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="links: schema differs"):
         write_tables({"links": pa.table({"x": [1]})}, tmp_path)
+
+
+def test_rows_written_in_an_order_are_the_bytes_of_the_table_taken_in_that_order(tmp_path: Path) -> None:
+    # parts of unequal lengths laid end to end, as the assembly reads them: the order crosses every part
+    rng = np.random.default_rng(7)
+    n = 2 * ROW_GROUP_SIZE + 999
+    kinds = np.array(["a", "b", None], dtype=object)[rng.integers(0, 3, n)]
+    whole = pa.table({"kind": pa.array(kinds, pa.string()), "n": pa.array(rng.integers(0, 50, n))})
+    table = pa.concat_tables(
+        [whole.slice(0, 1000), whole.slice(1000, ROW_GROUP_SIZE), whole.slice(1000 + ROW_GROUP_SIZE)]
+    )
+    order = pa.array(rng.permutation(n))
+    write_parquet(table, tmp_path / "ordered.parquet", order)
+    write_parquet(table.take(order), tmp_path / "taken.parquet")
+    assert (tmp_path / "ordered.parquet").read_bytes() == (tmp_path / "taken.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "ordered.parquet").num_row_groups == 3
+    assert pq.read_table(tmp_path / "ordered.parquet").equals(table.take(order))
+
+
+def test_items_are_not_written_in_a_given_order(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="items: written per province"):
+        write_table("items", items_table(), tmp_path, pa.array([2, 1, 0]))
 
 
 def test_swap_replaces_whole_folder_and_recover_restores_after_crash(tmp_path: Path) -> None:
