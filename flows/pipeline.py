@@ -43,6 +43,8 @@ from flows.fetch import DEFAULT_RETRY_DELAY_S, FetchOutcome, carry_downloads, fe
 from flows.incremental import RunCache
 from flows.runners import ClosableRunner, batch_gc, default_parallel_scopes, release_scope_memory, task_runner
 from flows.scope import (
+    CONSOLIDATE_ITEMS_PART,
+    LINK_ENDS_PART,
     PARTS_DIR,
     NationalContext,
     ScopeOutput,
@@ -269,19 +271,19 @@ def _concat(staging: Path, name: str, schema: pa.Schema, extra: list[pa.Table] =
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def _country_link_ends(scopes: list[ScopeOutput]) -> LinkEnds:
+def _country_link_ends(items: list[pa.Table], ends: list[pa.Table], national: int | None) -> LinkEnds:
     """Every scope's link ends (``flows.scope.scope_link_ends``) as positions in the country's current
-    items, the scopes' ``consolidate_items`` one after the other."""
-    offsets = np.cumsum([0, *(s.consolidate_items.num_rows for s in scopes)])
-    start = {s.province: int(o) for s, o in zip(scopes, offsets, strict=False)}
-    national = start.get(NATIONAL, 0)
+    items: the scopes' ``items`` (their consolidate parts) one after the other, the national scope's
+    at index ``national`` (None: the run has none)."""
+    offsets = np.cumsum([0, *(t.num_rows for t in items)])
+    national_start = int(offsets[national]) if national is not None else 0
     children, parents = [], []
-    for s in scopes:
-        own = s.consolidate_items.num_rows
-        child = s.link_ends.column("child").to_numpy()
-        parent = s.link_ends.column("parent").to_numpy()
-        children.append(child + start[s.province])
-        parents.append(np.where(parent < own, parent + start[s.province], parent - own + national))
+    for own_items, own_ends, start in zip(items, ends, offsets, strict=False):
+        own = own_items.num_rows
+        child = own_ends.column("child").to_numpy()
+        parent = own_ends.column("parent").to_numpy()
+        children.append(child + start)
+        parents.append(np.where(parent < own, parent + start, parent - own + national_start))
     empty = np.zeros(0, dtype=np.int64)
     return LinkEnds(np.concatenate([empty, *children]), np.concatenate([empty, *parents]))
 
@@ -364,10 +366,14 @@ def assemble_tables(
             _assemble_other_tables, staging, specs, failures, clock, write, done, reviews, reviewed_links
         )
         with clock.stage("consolidate"):
-            current = pa.concat_tables([s.consolidate_items for s in scopes]) if scopes else None
+            items_parts, ends_parts = read_parts(staging, CONSOLIDATE_ITEMS_PART), read_parts(staging, LINK_ENDS_PART)
+            scope_items = [items_parts[s.province] for s in scopes]
+            current = pa.concat_tables(scope_items) if scopes else None
             power_ids = pa.nulls(0, pa.string())
             if current is not None and current.num_rows:
-                ends = _country_link_ends(scopes)
+                provinces = [s.province for s in scopes]
+                national = provinces.index(NATIONAL) if NATIONAL in provinces else None
+                ends = _country_link_ends(scope_items, [ends_parts[p] for p in provinces], national)
                 found, powers = consolidate(current.to_pandas(types_mapper=pd.ArrowDtype), ends)
                 power_ids = pa.array(found, pa.string())
                 del current, ends, found
@@ -375,12 +381,12 @@ def assemble_tables(
             # per scope, its current items' power ids (scopes are consecutive slices of ``current``)
             power_of: dict[str, pa.Table] = {}
             offset = 0
-            for s in scopes:
-                n = s.consolidate_items.num_rows
+            for s, own in zip(scopes, scope_items, strict=True):
                 power_of[s.province] = pa.table(
-                    {"item_id": s.consolidate_items.column("item_id"), "power_id": power_ids.slice(offset, n)}
+                    {"item_id": own.column("item_id"), "power_id": power_ids.slice(offset, own.num_rows)}
                 )
-                offset += n
+                offset += own.num_rows
+            del items_parts, ends_parts, scope_items
         with clock.stage("write"):
             _write_items(staging, power_of)
         written.add("items")

@@ -77,6 +77,12 @@ from transforms.publish.tables import TABLE_SPECS
 PARTS_DIR = ".parts"
 #: The columns ``transforms.link.consolidate.consolidate`` reads: all the country-wide step keeps per item.
 CONSOLIDATE_COLUMNS = ("item_id", "level", "jurisdiction_code", "name_norm", "name_raw", "power_type")
+#: The parts the country-wide consolidation reads: each scope's ``CONSOLIDATE_COLUMNS`` of its current
+#: items and its links' ends as positions among them (``scope_link_ends``). Written as parts, not handed
+#: back with the ``ScopeOutput``, so the flow's process does not hold them while the other provinces run
+#: (1.8 GiB nationally), and reads them memory-mapped when it consolidates.
+CONSOLIDATE_ITEMS_PART = "consolidate/items"
+LINK_ENDS_PART = "consolidate/link_ends"
 # The columns ``link_items`` reads (its docstring): the match cache key hashes only these.
 MATCH_COLUMNS = (
     "item_id",
@@ -145,8 +151,6 @@ class ScopeOutput:
 
     province: str
     results: list[SourceResult]
-    consolidate_items: pa.Table  # CONSOLIDATE_COLUMNS of the scope's current items
-    link_ends: pa.Table  # its links' ends as item positions (``scope_link_ends``)
     matched: str | None  # "matched" / "cached", None for the national scope (nothing above it)
     validated: bool  # Great Expectations ran on at least one of its sources
     seconds: dict[str, float]
@@ -588,14 +592,14 @@ def scope_tables(
     )
     with clock.stage("consolidate"):
         ends = scope_link_ends(links, consolidate_items.column("item_id"), above.current if above is not None else None)
+    yield CONSOLIDATE_ITEMS_PART, consolidate_items
+    yield LINK_ENDS_PART, ends
     context = None
     if province == NATIONAL and len(items):
         context = NationalContext(items=items, current=current.reset_index(drop=True), source_keys=current_keys)
     return ScopeOutput(
         province=province,
         results=[r.light() for r in results],
-        consolidate_items=consolidate_items,
-        link_ends=ends,
         matched=matched,
         validated=ran_gx,
         seconds=clock.seconds,
