@@ -41,11 +41,19 @@ def _prefect_api_env() -> dict[str, str]:
 
 
 def local_cluster(**kwargs: Any) -> Any:
-    """A ``distributed.LocalCluster`` whose workers report to this run's Prefect API (see above)."""
+    """A ``distributed.LocalCluster`` whose workers report to this run's Prefect API (see above), forked
+    with their imports done (``forked_workers``) wherever the flow runs.
+
+    The CLI starts the forkserver early, beside its temporary API; a deployment's run (``serve``, a
+    process worker) or a flow called from Python has no CLI around it, and its workers would otherwise
+    be spawned, each importing the pipeline itself (~3.5 s of CPU per worker, figures in
+    bench/README.md). A worker a nanny restarts later is spawned as Dask's configuration says.
+    """
     from distributed import LocalCluster
 
     env = {**_prefect_api_env(), **kwargs.pop("env", {})}
-    return LocalCluster(**kwargs, env=env)
+    with forked_workers():
+        return LocalCluster(**kwargs, env=env)
 
 
 def task_runner(dask_workers: int | None = None, dask_address: str | None = None) -> Any:

@@ -166,6 +166,11 @@ def test_runner_options_are_checked() -> None:
         check_run_arguments(dask_address="127.0.0.1:8786")
 
 
+#: Whether GX and Prefect are imported in the process it runs in. A lambda travels to a worker by value;
+#: a function of this module would import the module there, and Prefect with it.
+_GX_AND_PREFECT_IMPORTED = lambda: tuple(m in __import__("sys").modules for m in ("great_expectations", "prefect"))  # noqa: E731
+
+
 def test_local_workers_are_forked_with_their_imports_done_and_prefect_not_yet_imported() -> None:
     """GX imported before the first task (it is ~2 s per worker otherwise); Prefect not, since it reads
     its settings when imported and the worker's API URL is set only after the fork."""
@@ -178,9 +183,23 @@ def test_local_workers_are_forked_with_their_imports_done_and_prefect_not_yet_im
         LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as local,
         Client(local) as client,
     ):
-        # a lambda travels by value: a function of this module would import it, and Prefect with it
-        imported = lambda: tuple(m in __import__("sys").modules for m in ("great_expectations", "prefect"))  # noqa: E731
-        assert set(client.run(imported).values()) == {(True, False)}
+        assert set(client.run(_GX_AND_PREFECT_IMPORTED).values()) == {(True, False)}
+
+
+def test_a_run_outside_the_cli_forks_its_local_workers_too() -> None:
+    """A deployment's run (``serve``, a process worker) or a flow called from Python has no CLI to start
+    the forkserver early: the flow's own cluster forks its workers all the same."""
+    from distributed import Client
+
+    from flows.runners import local_cluster
+
+    with (
+        local_cluster(
+            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as local,
+        Client(local) as client,
+    ):
+        assert set(client.run(_GX_AND_PREFECT_IMPORTED).values()) == {(True, False)}
 
 
 class _SlowToClose:
