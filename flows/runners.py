@@ -108,7 +108,8 @@ def forked_workers() -> Iterator[None]:
     once the flow runs, imports all of it on the run's critical path (~3.5 s of CPU per worker, both
     at once on a 2-core machine). It is multiprocessing's forkserver: one per process, stopped when
     this process ends (however it ends), and its forks are this process's descendants like spawned
-    workers were.
+    workers were. ``local_cluster`` enters it again around its cluster's start, for runs without the
+    CLI; a second entry finds the server running and only sets Dask's method for that start.
     """
     import multiprocessing
     import multiprocessing.forkserver
