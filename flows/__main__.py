@@ -1,5 +1,3 @@
-import sys
+from flows.cli import console
 
-from flows.cli import main
-
-sys.exit(main())
+console()
